@@ -88,7 +88,7 @@ def telegraph_trace(
     dt_s: float,
     tau_low_s: float,
     tau_high_s: float,
-) -> Float[Array, "n_steps *shape"]:
+) -> Float[Array, " n_steps *shape"]:
     """Time series of a two-state telegraph process ``s(t) in {0, 1}``.
 
     Exact sampling of the continuous-time Markov chain at times ``k dt``: with rates

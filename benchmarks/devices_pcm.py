@@ -1,0 +1,136 @@
+"""Benchmark: PCM device models at scale (float32, default backend).
+
+* physics ``devices.PCM``: one RESET-class pulse on 10^6 cells; throughput in
+  device-substeps per second (targets: >= 5e7 /s on the 2-core CPU, >= 1e10 /s on GPU);
+* statistical ``devices.PCMStatistical``: program + drift (1 day) + one noisy read of
+  10^8 devices, in chunks under ``jax.lax.map`` (10^8 float32 = 400 MB per array).
+
+Times are medians over repeats after a warm-up, with ``jax.block_until_ready``. Prints a
+table and appends it to ``benchmarks/RESULTS.md`` under "## PCM devices".
+Usage: ``python benchmarks/devices_pcm.py [--n-phys 1000000] [--n-stat 100000000]``;
+``XBAR_FAST=1`` shrinks both sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+
+import devices
+
+
+def _median_time(fn, repeats):
+    jax.block_until_ready(fn())  # warm-up / compile
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench_physics(n, repeats):
+    model = devices.PCM()
+    state = model.init_state((n,), u_a=0.5 * model.u_max)
+    v = jnp.linspace(0.9, 1.6, n, dtype=jnp.float32)
+    key = jax.random.key(0)
+    step = jax.jit(lambda s, v, k: model.apply_pulse(s, v, 40e-9, k))
+    t = _median_time(lambda: step(state, v, key), repeats)
+    return t, n * model.n_substeps / t
+
+
+def bench_statistical(n, chunk, repeats):
+    model = devices.PCMStatistical()
+    n_chunks = max(n // chunk, 1)
+    n = n_chunks * chunk
+
+    def one_chunk(k):
+        k_t, k_p, k_r = jax.random.split(k, 3)
+        g_t = jax.random.uniform(k_t, (chunk,), jnp.float32) * model.g_max
+        st = model.drift(model.program(k_p, g_t), 86400.0)
+        g = model.read(st, k_r)
+        return jnp.sum(g)  # reduce so the 10^8 reads need not be stored
+
+    run = jax.jit(lambda key: jax.lax.map(one_chunk, jax.random.split(key, n_chunks)))
+    t = _median_time(lambda: run(jax.random.key(1)), repeats)
+    return t, n / t, n
+
+
+def main():
+    fast = os.environ.get("XBAR_FAST") == "1"
+    p = argparse.ArgumentParser()
+    p.add_argument("--n-phys", type=int, default=10_000 if fast else 1_000_000)
+    p.add_argument("--n-stat", type=int, default=1_000_000 if fast else 100_000_000)
+    p.add_argument("--chunk", type=int, default=1_000_000 if fast else 10_000_000)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--no-write", action="store_true")
+    args = p.parse_args()
+
+    t_phys, rate_phys = bench_physics(args.n_phys, args.repeats)
+    t_stat, rate_stat, n_stat = bench_statistical(args.n_stat, args.chunk, args.repeats)
+    backend = jax.default_backend()
+    gpu = backend == "gpu"
+    target_phys = "1e10 substeps/s (GPU)" if gpu else "5e7 substeps/s (CPU)"
+    rows = [
+        (
+            "PCM.apply_pulse (physics, 1 pulse)",
+            f"{args.n_phys:.0e} cells x {devices.PCM().n_substeps} substeps",
+            f"{t_phys:.3f}",
+            f"{rate_phys:.3g} device-substeps/s",
+            target_phys,
+        ),
+        (
+            "PCMStatistical program+drift+read",
+            f"{n_stat:.0e} devices (chunks {args.chunk:.0e})",
+            f"{t_stat:.3f}",
+            f"{rate_stat:.3g} devices/s",
+            "(none set; report)",
+        ),
+    ]
+    header = "| workload | size | time [s] | throughput | target |\n|---|---|---|---|---|\n"
+    table = header + "".join(f"| {' | '.join(r)} |\n" for r in rows)
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU threads, backend {backend}"
+    info = (
+        f"{datetime.date.today().isoformat()}, jax {jax.__version__}, {machine}, float32, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print(info)
+    print(table)
+    if gpu:
+        print("GPU run.")
+    else:
+        print("No GPU lent for this run: the GPU target (1e10 /s) is not measured.")
+    if not args.no_write:
+        _append_results(info, table, gpu)
+
+
+def _append_results(info, table, gpu):
+    path = pathlib.Path(__file__).with_name("RESULTS.md")
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    entry = f"\n{info}\n\n{table}"
+    if not gpu:
+        entry += "\nNo GPU lent: GPU target (>= 1e10 device-substeps/s) not measured.\n"
+    marker = "## PCM devices"
+    if marker not in text:
+        text = text.rstrip("\n") + f"\n\n{marker}\n"
+        text += "\nTargets: physics >= 5e7 device-substeps/s (2-core CPU), >= 1e10 /s (GPU).\n"
+        text += entry
+    else:
+        # insert at the end of our section (before the next '## ' heading, if any)
+        start = text.index(marker)
+        nxt = text.find("\n## ", start + len(marker))
+        end = len(text) if nxt < 0 else nxt
+        text = text[:end].rstrip("\n") + "\n" + entry + text[end:]
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

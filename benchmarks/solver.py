@@ -1,0 +1,252 @@
+"""Benchmark of xbar.solve / xbar.effective_matrix (float64, CPU).
+
+Workload: uniform random G in [1e-6, 1e-4] S, 1 ohm word- and bit-line segments, inputs
+uniform in [0, 0.3] V.  Compared side by side with a direct sparse solve of the same
+2MN-node nodal system (scipy.sparse.linalg.spsolve, SuperLU) and, up to 128x128, with
+ngspice.  Times are medians after warm-up (compilation excluded) with
+``jax.block_until_ready``.  Prints a table and replaces the section
+"## Solver (xbar.solve)" of benchmarks/RESULTS.md.
+
+Usage: ``python benchmarks/solver.py [--quick]``
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+import scipy.sparse.linalg as spla  # noqa: E402
+
+import xbar  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "xbar"))
+import _spice  # noqa: E402
+
+R_WIRE = 1.0
+V0 = 0.25
+
+
+def sinh_cell(G, v):
+    return G * V0 * jnp.sinh(v / V0)
+
+
+def problem(M, N, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(1e-6, 1e-4, (M, N)), rng.uniform(0.0, 0.3, M)
+
+
+def median_time(fn, repeats=5, min_time=0.5):
+    fn()  # warm-up (compilation)
+    times = []
+    t_start = time.perf_counter()
+    while len(times) < repeats or (time.perf_counter() - t_start < min_time and len(times) < 50):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def nodal_matrix(G, r):
+    """Vectorised assembly of the nodal conductance matrix (uniform wire resistance r)."""
+    M, N = G.shape
+    idx_w = np.arange(M * N).reshape(M, N)
+    idx_b = M * N + idx_w
+    g = 1.0 / r
+    rows, cols, vals = [], [], []
+
+    def stamp(p, q, c):
+        p, q, c = p.ravel(), q.ravel(), np.broadcast_to(c, p.shape).ravel()
+        rows.extend([p, q, p, q])
+        cols.extend([p, q, q, p])
+        vals.extend([c, c, -c, -c])
+
+    stamp(idx_w[:, :-1], idx_w[:, 1:], g)
+    stamp(idx_b[:-1, :], idx_b[1:, :], g)
+    stamp(idx_w, idx_b, G)
+    rows += [idx_w[:, 0], idx_b[-1, :]]
+    cols += [idx_w[:, 0], idx_b[-1, :]]
+    vals += [np.full(M, g), np.full(N, g)]
+    Y = sp.csc_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(2 * M * N,) * 2
+    )
+    return Y, idx_w, idx_b
+
+
+def scipy_solve(Y, idx_w, idx_b, V, r):
+    """Outputs for inputs V (B, M) by one sparse LU solve with B right-hand sides."""
+    M, N = idx_w.shape
+    rhs = np.zeros((Y.shape[0], V.shape[0]))
+    rhs[idx_w[:, 0]] = V.T / r
+    x = spla.spsolve(Y, rhs).reshape(Y.shape[0], -1)
+    return x[idx_b[-1, :]].T / r
+
+
+def ngspice_time(G, v):
+    """Wall time of one ngspice operating-point run (netlist parse + solve + write)."""
+    with tempfile.TemporaryDirectory() as d:
+        cir = os.path.join(d, "x.cir")
+        raw = os.path.join(d, "out.raw")
+        with open(cir, "w") as f:
+            f.write(_spice.netlist(G, v, R_WIRE, R_WIRE, raw_path=raw))
+        t0 = time.perf_counter()
+        try:
+            subprocess.run([_spice.NGSPICE, "-b", cir], capture_output=True, cwd=d, timeout=300)
+        except subprocess.TimeoutExpired:
+            return None  # reported as not measured
+        dt = time.perf_counter() - t0
+        assert os.path.exists(raw)
+    return dt
+
+
+def main(quick: bool = False):
+    rows = []
+    solve = jax.jit(lambda G, v: xbar.solve(G, v, r_wl=R_WIRE, r_bl=R_WIRE))
+    solve_nl = jax.jit(lambda G, v: xbar.solve(G, v, r_wl=R_WIRE, r_bl=R_WIRE, iv=sinh_cell))
+    weff = jax.jit(lambda G: xbar.effective_matrix(G, r_wl=R_WIRE, r_bl=R_WIRE))
+    targets = {64: None, 128: None, 256: 0.1, 512: 1.0, 1024: None}
+    sizes = [64, 128, 256, 512] if quick else [64, 128, 256, 512, 1024]
+
+    def add(workload, size, t, target, t_scipy=None, t_spice=None, iters=None, err=None):
+        rows.append(dict(workload=workload, size=size, t=t, target=target, t_scipy=t_scipy,
+                         t_spice=t_spice, iters=iters, err=err))
+        print(_fmt_row(rows[-1]), flush=True)
+
+    print(_header(), flush=True)
+    spice_ok = True
+    for n in sizes:
+        G, v = problem(n, n)
+        Gj, vj = jnp.asarray(G), jnp.asarray(v)
+        t = median_time(lambda Gj=Gj, vj=vj: jax.block_until_ready(solve(Gj, vj)))
+        sol = solve(Gj, vj)
+        Y, iw, ib = nodal_matrix(G, R_WIRE)
+        ref = scipy_solve(Y, iw, ib, v[None], R_WIRE)[0]
+        err = float(np.max(np.abs(sol.i_out - ref) / np.abs(ref)))
+        t_sc = median_time(lambda Y=Y, iw=iw, ib=ib, v=v: scipy_solve(Y, iw, ib, v[None], R_WIRE),
+                           repeats=3, min_time=0.0)
+        t_sp = None
+        # ngspice: one run per size, up to 128x128 (the next size only if this run took < 10 s)
+        if _spice.NGSPICE and n <= 128 and spice_ok:
+            t_sp = ngspice_time(G, v)
+            spice_ok = t_sp is not None and t_sp < 10
+        add("linear, 1 input", f"{n}x{n}", t, targets[n], t_sc, t_sp, int(sol.cg_iterations), err)
+
+    n = 256
+    G, v = problem(n, n)
+    Gj = jnp.asarray(G)
+    V = np.random.default_rng(1).uniform(0, 0.3, (256, n))
+    Vj = jnp.asarray(V)
+    t = median_time(lambda: jax.block_until_ready(solve(Gj, Vj)), repeats=3, min_time=0.0)
+    Y, iw, ib = nodal_matrix(G, R_WIRE)
+    ref = scipy_solve(Y, iw, ib, V, R_WIRE)
+    sol = solve(Gj, Vj)
+    err = float(np.max(np.abs(sol.i_out - ref) / np.abs(ref)))
+    t_sc = median_time(lambda: scipy_solve(Y, iw, ib, V, R_WIRE), repeats=3, min_time=0.0)
+    add("linear, batch 256", "256x256", t, 1.0, t_sc, None, int(sol.cg_iterations), err)
+
+    vj = jnp.asarray(v)
+    t = median_time(lambda: jax.block_until_ready(solve_nl(Gj, vj)), repeats=3, min_time=0.0)
+    sol = solve_nl(Gj, vj)
+    t_sp = None
+    add("sinh cells, 1 input", "256x256", t, 1.0, None, t_sp, int(sol.cg_iterations),
+        None)
+
+    t = median_time(lambda: jax.block_until_ready(weff(Gj)), repeats=3, min_time=0.0)
+    W = weff(Gj)
+    ref = scipy_solve(Y, iw, ib, np.eye(n), R_WIRE)
+    err = float(np.max(np.abs(W - ref)) / np.max(np.abs(ref)))
+    t_sc = median_time(lambda: scipy_solve(Y, iw, ib, np.eye(n), R_WIRE), repeats=3, min_time=0.0)
+    add("effective_matrix", "256x256", t, 5.0, t_sc, None, None, err)
+
+    # sinh cells against ngspice at a size ngspice handles quickly
+    if _spice.NGSPICE:
+        G, v = problem(64, 64)
+        Gj, vj = jnp.asarray(G), jnp.asarray(v)
+        t = median_time(lambda: jax.block_until_ready(solve_nl(Gj, vj)))
+        sol = solve_nl(Gj, vj)
+        with tempfile.TemporaryDirectory() as d:
+            cir, raw = os.path.join(d, "x.cir"), os.path.join(d, "o.raw")
+            with open(cir, "w") as f:
+                f.write(_spice.netlist(G, v, R_WIRE, R_WIRE, sinh_v0=V0, raw_path=raw))
+            t0 = time.perf_counter()
+            subprocess.run([_spice.NGSPICE, "-b", cir], capture_output=True, cwd=d)
+            t_sp = time.perf_counter() - t0
+        add("sinh cells, 1 input", "64x64", t, None, None, t_sp, int(sol.cg_iterations), None)
+
+    write_results(rows)
+
+
+def _header():
+    return (f"{'workload':<22}{'size':>10}{'xbar [s]':>11}{'target':>8}{'scipy [s]':>11}"
+            f"{'x scipy':>9}{'ngspice [s]':>13}{'x ngspice':>10}{'CG it':>7}{'rel.err':>10}")
+
+
+def _fmt(x, f="{:.4f}"):
+    return "-" if x is None else f.format(x)
+
+
+def _fmt_row(r):
+    su = r["t_scipy"] / r["t"] if r["t_scipy"] else None
+    sn = r["t_spice"] / r["t"] if r["t_spice"] else None
+    return (f"{r['workload']:<22}{r['size']:>10}{_fmt(r['t']):>11}{_fmt(r['target'], '{:g}'):>8}"
+            f"{_fmt(r['t_scipy']):>11}{_fmt(su, '{:.1f}'):>9}{_fmt(r['t_spice']):>13}"
+            f"{_fmt(sn, '{:.0f}'):>10}{_fmt(r['iters'], '{}'):>7}{_fmt(r['err'], '{:.1e}'):>10}")
+
+
+def write_results(rows):
+    lines = [
+        "## Solver (xbar.solve)",
+        "",
+        f"Measured {datetime.date.today().isoformat()} on {platform.processor() or platform.machine()}"
+        f" ({os.cpu_count()} CPU cores visible), {platform.platform()}; jax {jax.__version__},"
+        f" backend {jax.default_backend()}, scipy {scipy.__version__}, float64,"
+        f" ngspice {'found' if _spice.NGSPICE else 'not installed'}.",
+        "Workload: G uniform in [1e-6, 1e-4] S, 1 ohm wire segments, medians after warm-up "
+        "(`python benchmarks/solver.py`). scipy = `spsolve` of the 2MN-node nodal matrix "
+        "(factorisation + solve, all right-hand sides at once); ngspice = one `-b` run "
+        "(parse + operating point + write), only up to the sizes listed (nothing extrapolated).",
+        "No GPU was lent for this run: GPU targets are not measured.",
+        "",
+        "| workload | size | xbar [s] | target [s] | met | scipy [s] | speed-up vs scipy | ngspice [s] |"
+        " speed-up vs ngspice | CG iterations | max rel. error vs scipy |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        su = r["t_scipy"] / r["t"] if r["t_scipy"] else None
+        sn = r["t_spice"] / r["t"] if r["t_spice"] else None
+        lines.append(
+            f"| {r['workload']} | {r['size']} | {_fmt(r['t'])} | {_fmt(r['target'], '{:g}')} | "
+            f"{'-' if r['target'] is None else ('yes' if r['t'] <= r['target'] else 'NO')} | "
+            f"{_fmt(r['t_scipy'])} | {_fmt(su, '{:.1f}x')} | {_fmt(r['t_spice'])} | "
+            f"{_fmt(sn, '{:.0f}x')} | {_fmt(r['iters'], '{}')} | {_fmt(r['err'], '{:.1e}')} |"
+        )
+    section = "\n".join(lines) + "\n"
+    path = os.path.join(HERE, "RESULTS.md")
+    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+    start = text.find("## Solver (xbar.solve)")
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv)

@@ -1,0 +1,475 @@
+"""Tests of xbar.solve / xbar.effective_matrix against independent references.
+
+References: ngspice (full netlists), a scipy.sparse nodal solve assembled here, the
+exact discrete ladder formula, Kirchhoff's current law and energy balance evaluated from
+the returned node voltages, and central finite differences for gradients.
+"""
+
+import os
+import shutil
+import sys
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+import scipy.sparse.linalg as spla  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from scipy.optimize import brentq  # noqa: E402
+
+import xbar  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+import _spice  # noqa: E402
+
+V0 = 0.25  # sinh voltage scale [V] of the nonlinear test cells
+
+
+def sinh_cell(G, v):
+    return G * V0 * jnp.sinh(v / V0)
+
+
+def _arr(x, shape):
+    return np.broadcast_to(np.asarray(x, float), shape)
+
+
+# ---------------------------------------------------------------------------------------
+# Independent references
+# ---------------------------------------------------------------------------------------
+
+
+def scipy_nodal(G, v_in, r_wl, r_bl, r_src=0.0, r_sense=0.0):
+    """Direct sparse solve of the 2MN-node conductance (nodal) matrix; needs r > 0.
+
+    Returns (i_out, v_wl, v_bl) with the batch axis of v_in first.
+    """
+    G = np.asarray(G, float)
+    M, N = G.shape
+    r_wl = _arr(r_wl, (M, N)).copy()
+    r_bl = _arr(r_bl, (M, N)).copy()
+    r_wl[:, 0] += _arr(r_src, (M,))
+    r_bl[M - 1, :] += _arr(r_sense, (N,))
+    V = np.atleast_2d(np.asarray(v_in, float))
+    w = lambda i, j: i * N + j  # noqa: E731
+    b = lambda i, j: M * N + i * N + j  # noqa: E731
+    rows, cols, vals = [], [], []
+
+    def stamp(p, q, g):
+        rows.extend([p, q, p, q])
+        cols.extend([p, q, q, p])
+        vals.extend([g, g, -g, -g])
+
+    def ground(p, g):
+        rows.append(p)
+        cols.append(p)
+        vals.append(g)
+
+    rhs = np.zeros((2 * M * N, V.shape[0]))
+    for i in range(M):
+        g0 = 1.0 / r_wl[i, 0]
+        ground(w(i, 0), g0)
+        rhs[w(i, 0)] += g0 * V[:, i]
+        for k in range(1, N):
+            stamp(w(i, k - 1), w(i, k), 1.0 / r_wl[i, k])
+    for j in range(N):
+        for i in range(M - 1):
+            stamp(b(i, j), b(i + 1, j), 1.0 / r_bl[i, j])
+        ground(b(M - 1, j), 1.0 / r_bl[M - 1, j])
+    for i in range(M):
+        for j in range(N):
+            stamp(w(i, j), b(i, j), G[i, j])
+    Y = sp.csc_matrix((vals, (rows, cols)), shape=(2 * M * N,) * 2)
+    x = spla.spsolve(Y, rhs).reshape(2 * M * N, -1).T
+    v_wl = x[:, : M * N].reshape(-1, M, N)
+    v_bl = x[:, M * N :].reshape(-1, M, N)
+    i_out = v_bl[:, M - 1, :] / r_bl[M - 1, :]
+    return i_out, v_wl, v_bl
+
+
+def branch_currents(sol, v_in, r_wl, r_bl, r_src, r_sense, law):
+    """Currents of every element, from the returned node voltages only (needs r > 0)."""
+    v_wl, v_bl = np.asarray(sol.v_wl), np.asarray(sol.v_bl)
+    M, N = v_wl.shape[-2:]
+    r_wl = _arr(r_wl, (M, N))
+    r_bl = _arr(r_bl, (M, N))
+    r_src = _arr(r_src, (M,))
+    r_sense = _arr(r_sense, (N,))
+    v_in = np.asarray(v_in)
+    # word-line segment k current (towards larger k); segment 0 includes r_src
+    i_wl = np.empty_like(v_wl)
+    i_wl[..., 0] = (v_in - v_wl[..., 0]) / (r_src + r_wl[:, 0])
+    i_wl[..., 1:] = (v_wl[..., :-1] - v_wl[..., 1:]) / r_wl[:, 1:]
+    # bit-line segment below row i (downwards); the last includes r_sense
+    i_bl = np.empty_like(v_bl)
+    i_bl[..., :-1, :] = (v_bl[..., :-1, :] - v_bl[..., 1:, :]) / r_bl[:-1, :]
+    i_bl[..., -1, :] = v_bl[..., -1, :] / (r_bl[-1, :] + r_sense)
+    i_cell = np.asarray(law(v_wl - v_bl))
+    return i_wl, i_bl, i_cell
+
+
+def check_kcl_and_power(sol, v_in, G, r_wl, r_bl, r_src, r_sense, law, rtol):
+    M, N = np.shape(G)
+    i_wl, i_bl, c = branch_currents(sol, v_in, r_wl, r_bl, r_src, r_sense, law)
+    scale = np.max(np.abs(i_wl))
+    assert scale > 0
+    # word-line node (i, k): in from segment k, out to segment k+1 and into the cell
+    nxt = np.concatenate([i_wl[..., 1:], np.zeros_like(i_wl[..., :1])], -1)
+    np.testing.assert_allclose(i_wl - nxt - c, 0, atol=rtol * scale)
+    # bit-line node (i, j): in from the segment above and the cell, out below
+    above = np.concatenate([np.zeros_like(i_bl[..., :1, :]), i_bl[..., :-1, :]], -2)
+    np.testing.assert_allclose(above + c - i_bl, 0, atol=rtol * scale)
+    np.testing.assert_allclose(sol.i_out, i_bl[..., -1, :], atol=rtol * scale)
+    # energy: source power = cell + wire dissipation (incl. r_src, r_sense)
+    v_in = np.asarray(v_in)
+    p_in = np.sum(v_in * i_wl[..., 0], -1)
+    rw = _arr(r_wl, (M, N)).copy()
+    rw[:, 0] += _arr(r_src, (M,))
+    rb = _arr(r_bl, (M, N)).copy()
+    rb[-1, :] += _arr(r_sense, (N,))
+    v_wl, v_bl = np.asarray(sol.v_wl), np.asarray(sol.v_bl)
+    p_cell = np.sum(c * (v_wl - v_bl), (-2, -1))
+    p_wire = np.sum(i_wl**2 * rw, (-2, -1)) + np.sum(i_bl**2 * rb, (-2, -1))
+    np.testing.assert_allclose(p_cell + p_wire, p_in, rtol=rtol)
+
+
+# ---------------------------------------------------------------------------------------
+# ngspice
+# ---------------------------------------------------------------------------------------
+
+SPICE_CASES = [
+    # (M, N, nonlinear, r_wl, r_bl, r_src, r_sense)
+    (8, 8, False, 1.0, 1.0, 0.0, 0.0),
+    (8, 8, True, 10.0, 1.0, 5.0, 3.0),
+    (32, 32, False, 10.0, 1.0, 2.0, 4.0),
+    (32, 32, True, 1.0, 10.0, 0.0, 2.0),
+    (64, 16, False, 1.0, 10.0, 3.0, 0.0),
+    (64, 16, True, 10.0, 10.0, 1.0, 1.0),
+    (16, 64, False, 10.0, 10.0, 0.0, 0.0),
+    (16, 64, True, 1.0, 1.0, 5.0, 5.0),
+    (16, 16, True, "random", "random", 2.0, 3.0),
+]
+
+
+@pytest.mark.ngspice
+@pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice is not installed")
+@pytest.mark.parametrize("case", SPICE_CASES, ids=lambda c: "x".join(map(str, c)))
+def test_against_ngspice(case):
+    M, N, nonlinear, r_wl, r_bl, r_src, r_sense = case
+    rng = np.random.default_rng(M * 1000 + N + nonlinear)
+    G = rng.uniform(1e-6, 1e-4, (M, N))
+    v = rng.uniform(0.0, 0.4, M)
+    if r_wl == "random":
+        r_wl = rng.uniform(0.5, 20.0, (M, N))
+        r_bl = rng.uniform(0.5, 20.0, (M, N))
+    i_ref, vw_ref, vb_ref = _spice.run(
+        G, v, r_wl, r_bl, r_src, r_sense, sinh_v0=V0 if nonlinear else None
+    )
+    sol = xbar.solve(
+        G, v, r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense,
+        iv=sinh_cell if nonlinear else None,
+    )
+    assert bool(sol.converged)
+    np.testing.assert_allclose(sol.i_out, i_ref, rtol=1e-8)
+    vmax = np.max(np.abs(v))
+    np.testing.assert_allclose(sol.v_wl, vw_ref, rtol=0, atol=1e-8 * vmax)
+    np.testing.assert_allclose(sol.v_bl, vb_ref, rtol=0, atol=1e-8 * vmax)
+
+
+# ---------------------------------------------------------------------------------------
+# Analytic limits and conservation laws
+# ---------------------------------------------------------------------------------------
+
+
+def test_zero_wire_resistance_is_exact_matmul():
+    rng = np.random.default_rng(0)
+    G = rng.uniform(0, 1e-4, (7, 5))
+    G[0, 0] = 0.0  # a cell that is fully off is allowed
+    v = rng.normal(size=(3, 7))
+    sol = xbar.solve(G, v, r_wl=0.0, r_bl=0.0)
+    # exact up to the rounding of an M-term sum (summation order may differ from matmul)
+    bound = 2 * G.shape[0] * np.finfo(float).eps * (np.abs(v) @ G)
+    assert np.all(np.abs(np.asarray(sol.i_out) - v @ G) <= bound)
+    np.testing.assert_array_equal(sol.v_wl, np.broadcast_to(v[:, :, None], (3, 7, 5)))
+    np.testing.assert_array_equal(sol.v_bl, 0.0)
+    W = xbar.effective_matrix(G, r_wl=0.0, r_bl=0.0)
+    np.testing.assert_array_equal(W, G)
+    # nonlinear cell law, ideal wires: each cell sees exactly v_in
+    sol = xbar.solve(G, v, r_wl=0.0, r_bl=0.0, iv=sinh_cell)
+    ref = np.sum(G * V0 * np.sinh(v[:, :, None] / V0), axis=1)
+    np.testing.assert_allclose(sol.i_out, ref, rtol=1e-14)
+
+
+@pytest.mark.parametrize("nonlinear", [False, True])
+def test_kcl_and_power_balance(nonlinear):
+    rng = np.random.default_rng(3)
+    M, N = 12, 9
+    G = rng.uniform(1e-6, 3e-4, (M, N))
+    r_wl = rng.uniform(0.5, 30.0, (M, N))
+    r_bl = rng.uniform(0.5, 30.0, (M, N))
+    r_src = rng.uniform(0, 20, M)
+    r_sense = rng.uniform(0, 20, N)
+    v = rng.uniform(-0.5, 0.5, (2, M))
+    law = (lambda u: sinh_cell(G, u)) if nonlinear else (lambda u: G * u)
+    sol = xbar.solve(
+        G, v, r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense,
+        iv=sinh_cell if nonlinear else None,
+    )
+    check_kcl_and_power(sol, v, G, r_wl, r_bl, r_src, r_sense, law, rtol=1e-9)
+
+
+def test_uniform_ladder_closed_form():
+    """One row, ideal bit lines: the exact discrete ladder and its continuum limit.
+
+    Interior nodes obey V_{k-1} - (2 + rG) V_k + V_{k+1} = 0 and the open end
+    V_{N-2} = (1 + rG) V_{N-1}, so V_k = C cosh((N - 1/2 - k) theta) with
+    cosh(theta) = 1 + rG/2, and the driver V_{-1} = v_in gives
+    V_k = v_in cosh((N - 1/2 - k) theta) / cosh((N + 1/2) theta).
+    """
+    N, r, g, v = 200, 1.0, 1e-4, 0.3
+    sol = xbar.solve(np.full((1, N), g), np.array([v]), r_wl=r, r_bl=0.0)
+    theta = np.arccosh(1 + r * g / 2)
+    k = np.arange(N)
+    V = v * np.cosh((N - 0.5 - k) * theta) / np.cosh((N + 0.5) * theta)
+    np.testing.assert_allclose(sol.v_wl[0], V, rtol=1e-10)
+    np.testing.assert_allclose(sol.i_out, g * V, rtol=1e-10)
+    # continuum: V_far / V_in = 1 / cosh(N sqrt(rG)), first-order accurate in sqrt(rG)
+    far = float(sol.v_wl[0, -1]) / v
+    cont = 1 / np.cosh(N * np.sqrt(r * g))
+    assert abs(far / cont - 1) < 2 * np.sqrt(r * g)
+    assert abs(far / cont - 1) > 0  # the discrete ladder is not the continuum
+
+
+def test_against_scipy_sparse_nodal_solve():
+    rng = np.random.default_rng(7)
+    M, N = 20, 13
+    G = rng.uniform(0, 5e-4, (M, N))
+    r_wl = rng.uniform(0.1, 50, (M, N))
+    r_bl = rng.uniform(0.1, 50, (M, N))
+    r_src = rng.uniform(0, 10, M)
+    r_sense = 7.0
+    v = rng.uniform(-1, 1, (4, M))
+    i_ref, vw_ref, vb_ref = scipy_nodal(G, v, r_wl, r_bl, r_src, r_sense)
+    sol = xbar.solve(G, v, r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense)
+    # mixed-sign inputs make some outputs cancel: tolerance relative to the largest output
+    i_tol = 1e-9 * np.max(np.abs(i_ref))
+    np.testing.assert_allclose(sol.i_out, i_ref, rtol=0, atol=i_tol)
+    np.testing.assert_allclose(sol.v_wl, vw_ref, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(sol.v_bl, vb_ref, rtol=0, atol=1e-9)
+    W = xbar.effective_matrix(G, r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense)
+    np.testing.assert_allclose(v @ np.asarray(W), i_ref, rtol=0, atol=i_tol)
+
+
+def test_1t1r_series_resistance():
+    rng = np.random.default_rng(11)
+    M, N = 6, 5
+    G = rng.uniform(1e-6, 1e-3, (M, N))
+    r_acc = rng.uniform(100, 5e3, (M, N))
+    v = rng.uniform(0, 0.3, M)
+    # series combination is again a resistor: reference with G_eff in the scipy network
+    i_ref, *_ = scipy_nodal(G / (1 + r_acc * G), v, 3.0, 2.0, 1.0, 1.0)
+    for iv in (None, lambda G, u: G * u):  # linear path and the nested-Newton path
+        sol = xbar.solve(G, v, r_wl=3.0, r_bl=2.0, r_src=1.0, r_sense=1.0,
+                         r_cell_series=r_acc, iv=iv)
+        np.testing.assert_allclose(sol.i_out, i_ref[0], rtol=1e-9)
+
+
+def test_1s1r_selector_ideal_wires():
+    """Selector in series with a sinh cell, ideal wires: each stack sees v_in (brentq ref)."""
+    G = np.array([[1e-4, 3e-5], [2e-6, 5e-4]])
+    v = np.array([0.8, -0.6])
+    i_s, v_s = 1e-6, 0.1
+
+    def selector(u):
+        return i_s * jnp.sinh(u / v_s)
+
+    sol = xbar.solve(G, v, r_wl=0.0, r_bl=0.0, iv=sinh_cell, selector=selector,
+                     r_cell_series=200.0)
+    ref = np.zeros(2)
+    for i in range(2):
+        for j in range(2):
+            def h(x, i=i, j=j):
+                ic = G[i, j] * V0 * np.sinh(x / V0)
+                return ic - i_s * np.sinh((v[i] - x - 200.0 * ic) / v_s)
+            x = brentq(h, min(0, v[i]), max(0, v[i]), xtol=1e-15, rtol=1e-15)
+            ref[j] += G[i, j] * V0 * np.sinh(x / V0)
+    np.testing.assert_allclose(sol.i_out, ref, rtol=1e-10)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    shape=st.sampled_from([(1, 4), (3, 1), (4, 5)]),
+    seed=st.integers(0, 2**31 - 1),
+    log_r=st.floats(-1, 2),
+    nonlinear=st.booleans(),
+)
+def test_property_kcl_power(shape, seed, log_r, nonlinear):
+    rng = np.random.default_rng(seed)
+    M, N = shape
+    G = rng.uniform(0, 1e-3, (M, N))
+    r_wl = 10**log_r * rng.uniform(0.1, 1, (M, N))
+    r_bl = 10**log_r * rng.uniform(0.1, 1, (M, N))
+    r_src, r_sense = rng.uniform(0, 10), rng.uniform(0, 10)
+    v = rng.uniform(-0.5, 0.5, M) + 0.1
+    law = (lambda u: sinh_cell(G, u)) if nonlinear else (lambda u: G * u)
+    sol = xbar.solve(G, v, r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense,
+                     iv=sinh_cell if nonlinear else None)
+    check_kcl_and_power(sol, v, G, r_wl, r_bl, r_src, r_sense, law, rtol=1e-8)
+
+
+# ---------------------------------------------------------------------------------------
+# Gradients (implicit differentiation) against central finite differences
+# ---------------------------------------------------------------------------------------
+
+
+def _fd_check(f, args, rng, rel_step=1e-5, rtol=1e-6):
+    """For each argument of scalar f: directional derivative (random direction) from one
+    jitted reverse-mode gradient vs a central finite difference."""
+    args = [np.asarray(a, float) for a in args]
+    grads = jax.jit(jax.grad(f, argnums=tuple(range(len(args)))))(*args)
+    fj = jax.jit(f)
+    for k, (x, g) in enumerate(zip(args, grads, strict=True)):
+        d = rng.normal(size=x.shape) * (np.abs(x) + (x == 0))
+        plus = [a + rel_step * d if i == k else a for i, a in enumerate(args)]
+        minus = [a - rel_step * d if i == k else a for i, a in enumerate(args)]
+        fd = (float(fj(*plus)) - float(fj(*minus))) / (2 * rel_step)
+        np.testing.assert_allclose(np.sum(np.asarray(g) * d), fd, rtol=rtol, err_msg=f"arg {k}")
+
+
+@pytest.mark.parametrize("nonlinear", [False, True])
+def test_gradients_match_finite_differences(nonlinear):
+    rng = np.random.default_rng(5)
+    M, N = 5, 4
+    G = rng.uniform(1e-5, 1e-3, (M, N))
+    v = rng.uniform(0.1, 0.5, M)
+    r_wl = rng.uniform(5, 50, (M, N))
+    w = rng.normal(size=N)
+    iv = sinh_cell if nonlinear else None
+
+    def out(G, v, r_wl, r_bl):
+        s = xbar.solve(G, v, r_wl=r_wl, r_bl=r_bl, r_src=3.0, iv=iv)
+        # outputs and node voltages are both differentiable
+        return jnp.dot(s.i_out, w) + 1e-4 * jnp.sum(s.v_bl * w)
+
+    _fd_check(out, (G, v, r_wl, 20.0), rng)
+
+
+def test_gradient_effective_matrix_and_1s1r():
+    rng = np.random.default_rng(9)
+    M, N = 4, 6
+    G = rng.uniform(1e-5, 1e-3, (M, N))
+    P = rng.normal(size=(M, N))
+    _fd_check(lambda G_, r: jnp.sum(P * xbar.effective_matrix(G_, r_wl=r, r_bl=30.0)),
+              (G, 10.0), rng)
+    v = rng.uniform(0.3, 0.9, M)
+
+    def sel(u):
+        return 1e-5 * jnp.sinh(u / 0.1)
+
+    def out(G_, v_):
+        s = xbar.solve(G_, v_, r_wl=10.0, r_bl=5.0, iv=sinh_cell, selector=sel,
+                       r_cell_series=300.0)
+        return jnp.sum(s.i_out * P[0])
+
+    _fd_check(out, (G, v), rng)
+
+
+# ---------------------------------------------------------------------------------------
+# jit / vmap / float32 / convergence / validation
+# ---------------------------------------------------------------------------------------
+
+
+def test_jit_and_vmap_over_arrays():
+    rng = np.random.default_rng(2)
+    K, M, N = 3, 6, 7
+    Gs = rng.uniform(1e-6, 1e-4, (K, M, N))
+    vs = rng.uniform(0, 0.3, (K, 2, M))
+    rws = rng.uniform(1, 20, K)
+
+    @jax.jit
+    def f(G, v, r):
+        return xbar.solve(G, v, r_wl=r, r_bl=5.0, r_sense=2.0).i_out
+
+    out = jax.vmap(f)(Gs, vs, rws)
+    assert out.shape == (K, 2, N)
+    for k in range(K):
+        ref, *_ = scipy_nodal(Gs[k], vs[k], rws[k], 5.0, 0.0, 2.0)
+        np.testing.assert_allclose(out[k], ref, rtol=1e-9)
+    # nonlinear under jit + vmap, compared with eager single solves
+    g = jax.jit(jax.vmap(lambda G, v: xbar.solve(G, v, r_wl=5.0, r_bl=5.0, iv=sinh_cell).i_out))
+    out = g(Gs, vs[:, 0])
+    for k in range(K):
+        ref = xbar.solve(Gs[k], vs[k, 0], r_wl=5.0, r_bl=5.0, iv=sinh_cell).i_out
+        np.testing.assert_allclose(out[k], ref, rtol=1e-9)
+    # effective matrix under jit and vmap
+    W = jax.jit(jax.vmap(lambda G: xbar.effective_matrix(G, r_wl=5.0, r_bl=5.0)))(Gs)
+    for k in range(K):
+        ref, *_ = scipy_nodal(Gs[k], np.eye(M), 5.0, 5.0)
+        np.testing.assert_allclose(W[k], ref, rtol=1e-9)
+
+
+@pytest.mark.parametrize("nonlinear", [False, True])
+def test_float32_path(nonlinear):
+    rng = np.random.default_rng(4)
+    M, N = 32, 24
+    G = rng.uniform(1e-6, 1e-4, (M, N))
+    v = rng.uniform(0, 0.3, M)
+    iv = sinh_cell if nonlinear else None
+    sol32 = xbar.solve(G.astype(np.float32), v.astype(np.float32), r_wl=2.0, r_bl=2.0, iv=iv)
+    assert sol32.i_out.dtype == jnp.float32 and sol32.v_wl.dtype == jnp.float32
+    assert bool(sol32.converged)
+    if nonlinear:
+        ref = xbar.solve(G, v, r_wl=2.0, r_bl=2.0, iv=iv).i_out
+    else:
+        ref = scipy_nodal(G, v, 2.0, 2.0)[0][0]
+    np.testing.assert_allclose(sol32.i_out, ref, rtol=2e-4)
+
+
+def test_non_convergence_is_reported():
+    rng = np.random.default_rng(8)
+    G = rng.uniform(1e-4, 1e-3, (16, 16))
+    v = rng.uniform(0.1, 0.3, 16)
+    sol = xbar.solve(G, v, r_wl=50.0, r_bl=50.0, max_iter=2, throw=False)
+    assert not bool(sol.converged)
+    with pytest.raises(Exception, match="did not converge"):
+        xbar.solve(G, v, r_wl=50.0, r_bl=50.0, max_iter=2)
+    with pytest.raises(Exception, match="did not converge"):
+        jax.jit(lambda G: xbar.solve(G, v, r_wl=50.0, r_bl=50.0, max_iter=2).i_out)(G)
+    sol = xbar.solve(G, v, r_wl=50.0, r_bl=50.0, iv=sinh_cell, max_newton=1, throw=False)
+    assert not bool(sol.converged)
+
+
+def test_bad_input_raises_value_error():
+    G = np.full((3, 4), 1e-5)
+    v = np.ones(3)
+    with pytest.raises(ValueError, match="G"):
+        xbar.solve(-G, v, r_wl=1.0, r_bl=1.0)
+    with pytest.raises(ValueError, match="G"):
+        xbar.solve(np.where(G > 0, np.nan, 0), v, r_wl=1.0, r_bl=1.0)
+    with pytest.raises(ValueError, match="r_wl"):
+        xbar.solve(G, v, r_wl=-1.0, r_bl=1.0)
+    with pytest.raises(ValueError, match="r_bl"):
+        xbar.solve(G, v, r_wl=1.0, r_bl=np.nan)
+    with pytest.raises(ValueError, match="r_wl"):
+        xbar.solve(G, v, r_wl=np.ones((4, 3)), r_bl=1.0)
+    with pytest.raises(ValueError, match="r_src"):
+        xbar.solve(G, v, r_wl=1.0, r_bl=1.0, r_src=-2.0)
+    with pytest.raises(ValueError, match="r_sense"):
+        xbar.solve(G, v, r_wl=1.0, r_bl=1.0, r_sense=np.ones(3))
+    with pytest.raises(ValueError, match="v_in"):
+        xbar.solve(G, np.ones(4), r_wl=1.0, r_bl=1.0)
+    with pytest.raises(ValueError, match="v_in"):
+        xbar.solve(G, np.array([1.0, np.nan, 0.0]), r_wl=1.0, r_bl=1.0)
+    with pytest.raises(ValueError, match="G"):
+        xbar.solve(np.ones(3), v, r_wl=1.0, r_bl=1.0)
+    with pytest.raises(ValueError, match="r_cell_series"):
+        xbar.solve(G, v, r_wl=1.0, r_bl=1.0, r_cell_series=-5.0)
+    # traced values are checked at run time
+    with pytest.raises(Exception, match="G"):
+        jax.jit(lambda G: xbar.solve(G, v, r_wl=1.0, r_bl=1.0).i_out)(-G)
+    with pytest.raises(Exception, match="r_wl"):
+        jax.jit(lambda r: xbar.solve(G, v, r_wl=r, r_bl=1.0).i_out)(-1.0)

@@ -1,0 +1,434 @@
+"""Circuit solve of a passive memristive crossbar: IR drop, sneak paths, nonlinear cells.
+
+Circuit (the convention of ``DESIGN.md``): ``M`` word lines (rows) x ``N`` bit lines
+(columns).  Cell ``(i, j)`` joins word-line node ``(i, j)`` to bit-line node ``(i, j)``.
+Row ``i`` is driven at its column-0 end by ``v_in[i]`` through ``r_src``, then one
+word-line segment ``r_wl`` before cell ``(i, 0)`` and one between neighbouring cells; the
+far end is open.  Column ``j`` is sensed at its row-``(M-1)`` end by an amplifier that
+holds 0 V behind ``r_sense``; one bit-line segment ``r_bl`` lies between neighbouring
+cells and one below cell ``(M-1, j)``; the top end is open.  ``i_out[j]`` is the current
+into sense node ``j`` (A), positive from the cells into the amplifier.
+
+Method (exact nodal analysis, written in cell currents).  Because every line is a chain
+driven from one end with the other end open, the current in each wire segment is a
+partial sum of cell currents ``c`` and the node voltages follow from resistances alone:
+
+    v_wl[i, k] = v_in[i] - sum_{l<=k} R_wl[i, l] * sum_{m>=l} c[i, m]
+    v_bl[i, j] =           sum_{l>=i} R_bl[l, j] * sum_{m<=l} c[m, j]
+
+(``R_wl[:, 0]`` includes ``r_src``, ``R_bl[M-1, :]`` includes ``r_sense``).  Writing this
+``v_wl - v_bl = v_in - A c`` with ``A`` symmetric positive semidefinite, the cell voltages
+``u`` solve
+
+    F(u) = u + A f(u) - v_in = 0,          f(u) = cell current law (G * u if linear).
+
+This is exactly Kirchhoff's laws of the full 2MN-node network (every sneak path
+included), with no conductance ``1/r`` anywhere, so zero-resistance wires are exact:
+``A = 0`` gives ``u = v_in`` and ``i_out = v_in @ G``.  Each linear(ised) system
+``(I + A D) x = b`` (``D = f'(u) >= 0``) is symmetrised with ``S = sqrt(D)``,
+``z = S x``: ``(I + S A S) z = S b``, ``x = b - A S z``; that operator is SPD with
+eigenvalues in ``[1, 1 + max(D) ||A||]``, ``||A|| ~ 4 r N^2 / pi^2`` per line, i.e. its
+condition number is ``1 + O((N sqrt(r G))^2)``, the IR-drop parameter of the array.  It is
+solved by Jacobi-preconditioned conjugate gradients (``A`` costs four prefix sums, O(MN)).
+Nonlinear cells use Newton's method on ``F`` from ``u = v_in`` (for convex cell laws such
+as ``sinh`` the iterates approach the root from above).
+
+Convergence: CG stops when ``||r||_2 <= tol ||b||_2`` (per input vector), Newton when
+``max|F(u)| <= tol * max|v_in|`` (per input vector); ``tol`` defaults to ``1e-10``
+(float64) / ``1e-5`` (float32).  ``Solution.converged`` reports it; with ``throw=True``
+(default) a failure raises at run time through ``eqx.error_if`` (also under ``jit``).
+
+Derivatives use implicit differentiation, never back-propagation through iterations:
+the linear-cell solve is a ``jax.lax.custom_linear_solve`` whose ``matvec`` carries the
+dependence on ``G`` and the wires; the nonlinear solve runs Newton without gradients and
+then takes one last Newton step ``u* - J^{-1} F(u*)`` with ``J`` held constant, whose
+derivative is exactly the implicit-function derivative ``-J^{-1} dF``.  Adjoint (reverse
+mode) solves use the transposed system ``(I + D A)``, solved the same way.
+
+Source: standard modified nodal analysis of resistive crossbars (e.g. Chen, "Design of
+resistive synaptic array for implementing on-chip sparse learning", 2016; the
+line-ladder scaling of ``device-physics.md`` 5.6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
+
+from . import _nodal
+
+__all__ = ["Solution", "effective_matrix", "solve"]
+
+CellLaw = Callable[[Array, Array], Array]
+
+
+class Solution(eqx.Module):
+    """Operating point of a crossbar.
+
+    Attributes (``...`` = batch axes of ``v_in``):
+        i_out: current into each sense amplifier, ``(..., N)`` [A], positive into it.
+        v_wl: word-line node voltages ``(..., M, N)`` [V].
+        v_bl: bit-line node voltages ``(..., M, N)`` [V].
+        i_cell: current through each cell (stack) from word line to bit line,
+            ``(..., M, N)`` [A].
+        iterations: Newton iterations (1 for linear cells).
+        cg_iterations: conjugate-gradient iterations summed over all linear solves.
+        residual: largest KCL/KVL residual ``max|F(u)| / max|v_in|`` [V/V].
+        converged: whether the requested tolerance was met.
+    """
+
+    i_out: Float[Array, "*batch N"]
+    v_wl: Float[Array, "*batch M N"]
+    v_bl: Float[Array, "*batch M N"]
+    i_cell: Float[Array, "*batch M N"]
+    iterations: Int[Array, ""]
+    cg_iterations: Int[Array, ""]
+    residual: Float[Array, ""]
+    converged: Bool[Array, ""]
+
+
+# ---------------------------------------------------------------------------------------
+# Cell laws
+# ---------------------------------------------------------------------------------------
+
+
+def _linear_cell(G, v):
+    return G * v
+
+
+def _series_law(cell: CellLaw, selector: Callable | None) -> Callable:
+    """Current of the stack cell + series resistor ``r`` (+ selector) at stack voltage ``u``.
+
+    The internal cell voltage ``x`` solves ``h(x) = 0`` with
+    ``h = x + r f(x) - u`` (no selector) or ``h = f(x) - s(u - x - r f(x))`` (selector law
+    ``s``).  ``h`` increases with ``x`` for passive monotone laws through the origin, and
+    the root lies between 0 and ``u``; it is found by Newton's method safeguarded by
+    bisection (elementwise).  The derivative is supplied by the implicit function theorem:
+    the solve runs without gradients and one final Newton step ``x* - h(x*)/h'(x*)`` with
+    ``h'`` held constant carries ``dx = -(dh) / h'``.
+    """
+
+    def h(x, G, r, u):
+        fx = cell(G, x)
+        if selector is None:
+            return x + r * fx - u
+        return fx - selector(u - x - r * fx)
+
+    def h_and_slope(x, G, r, u):
+        return jax.jvp(lambda x: h(x, G, r, u), (x,), (jnp.ones_like(x),))
+
+    def law(theta, u):
+        G, r = theta
+        G, r, u = jnp.broadcast_arrays(G, r, u)
+        Gs, rs, us = (lax.stop_gradient(a) for a in (G, r, u))
+        lo, hi = jnp.minimum(us, 0), jnp.maximum(us, 0)
+        eps = 8 * jnp.finfo(us.dtype).eps * jnp.maximum(jnp.abs(us), jnp.finfo(us.dtype).tiny)
+
+        def cond(s):
+            _, _, _, dx, k = s
+            return (k < 200) & jnp.any(jnp.abs(dx) > eps)
+
+        def body(s):
+            x, lo, hi, _, k = s
+            hv, hp = h_and_slope(x, Gs, rs, us)
+            lo = jnp.where(hv < 0, x, lo)
+            hi = jnp.where(hv > 0, x, hi)
+            xn = x - hv / jnp.where(hp > 0, hp, 1)
+            ok = (hp > 0) & (xn > lo) & (xn < hi)
+            xn = jnp.where(hv == 0, x, jnp.where(ok, xn, 0.5 * (lo + hi)))
+            # bisection fallback: stop once the bracket is below rounding
+            dx = jnp.where(ok | (hv == 0), xn - x, hi - lo)
+            return xn, lo, hi, dx, k + 1
+
+        x0 = 0.5 * (lo + hi)
+        x, *_ = lax.while_loop(cond, body, (x0, lo, hi, hi - lo, jnp.array(0)))
+        x = lax.stop_gradient(x)
+        hv, hp = h_and_slope(x, G, r, u)
+        hp = lax.stop_gradient(hp)
+        x = x - jnp.where(hp > 0, hv / jnp.where(hp > 0, hp, 1), 0)
+        return cell(G, x)
+
+    return law
+
+
+# ---------------------------------------------------------------------------------------
+# Solvers
+# ---------------------------------------------------------------------------------------
+
+
+def _rel_res(F, v):
+    """max|F| / max|v_in| per input vector (scale 1 V when v_in = 0)."""
+    num = jnp.max(jnp.abs(F), axis=(-2, -1))
+    scale = jnp.max(jnp.abs(v), axis=(-2, -1))
+    return jnp.where(scale > 0, num / jnp.where(scale > 0, scale, 1), num)
+
+
+def _solvers(S, R_wl, R_bl, tol, max_iter):
+    """``solve`` / ``transpose_solve`` callbacks for ``lax.custom_linear_solve``."""
+
+    def solve(_, b):
+        x, k, ok = _nodal.solve_J(S, R_wl, R_bl, b, tol, max_iter)
+        return x, (k, jnp.all(ok))
+
+    def tsolve(_, b):
+        x, k, ok = _nodal.solve_JT(S, R_wl, R_bl, b, tol, max_iter)
+        return x, (k, jnp.all(ok))
+
+    return solve, tsolve
+
+
+def _linear_solve(G, R_wl, R_bl, v, tol, max_iter):
+    """Cell voltages ``u`` with ``(I + A G) u = v``; differentiable in all inputs."""
+    S = jnp.sqrt(lax.stop_gradient(G))
+    solve, tsolve = _solvers(S, lax.stop_gradient(R_wl), lax.stop_gradient(R_bl), tol, max_iter)
+
+    def matvec(x):
+        return x + _nodal.apply_A(R_wl, R_bl, G * x)
+
+    u, (k, ok) = lax.custom_linear_solve(matvec, v, solve, tsolve, has_aux=True)
+    return u, jnp.array(1), k, ok
+
+
+def _newton_solve(law, theta, R_wl, R_bl, v, tol, max_iter, max_newton):
+    """Cell voltages for a nonlinear cell law ``law(theta, u)`` (Newton + implicit diff)."""
+    theta_s, Rw, Rb, vs = jax.tree_util.tree_map(lax.stop_gradient, (theta, R_wl, R_bl, v))
+
+    def F(u, theta, Rw, Rb, v):
+        return u + _nodal.apply_A(Rw, Rb, law(theta, u)) - v
+
+    def slope_root(u):
+        d = jax.jvp(lambda u: law(theta_s, u), (u,), (jnp.ones_like(u),))[1]
+        # A passive cell law is nondecreasing; a negative numerical slope would break the
+        # SPD structure, and dropping it only slows Newton (the residual test still decides).
+        return jnp.sqrt(jnp.maximum(d, 0))
+
+    def cond(s):
+        _, Fu, k, _ = s
+        return (k < max_newton) & jnp.any(_rel_res(Fu, vs) > tol)
+
+    def body(s):
+        u, Fu, k, kcg = s
+        du, kk, _ = _nodal.solve_J(slope_root(u), Rw, Rb, -Fu, tol, max_iter)
+        u = u + du
+        return u, F(u, theta_s, Rw, Rb, vs), k + 1, kcg + kk
+
+    u0 = vs
+    state = (u0, F(u0, theta_s, Rw, Rb, vs), jnp.array(0), jnp.array(0))
+    u, Fu, k, kcg = lax.while_loop(cond, body, state)
+    ok = jnp.all(_rel_res(Fu, vs) <= tol)
+
+    # Final Newton step with a constant Jacobian: value ~ u (one more refinement), and
+    # derivative -J^{-1} dF = the implicit-function derivative of the root.
+    u = lax.stop_gradient(u)
+    S = slope_root(u)
+    solve, tsolve = _solvers(S, Rw, Rb, tol, max_iter)
+
+    def matvec(x):
+        return x + _nodal.apply_A(Rw, Rb, S * S * x)
+
+    rhs = -F(u, theta, R_wl, R_bl, v)
+    du, (k_last, _) = lax.custom_linear_solve(matvec, rhs, solve, tsolve, has_aux=True)
+    return u + du, k + 1, kcg + k_last, ok
+
+
+# ---------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------
+
+
+def _prepare(G, r_wl, r_bl, r_src, r_sense, r_cell_series, dtype_of=()):
+    """Validate inputs and fold ``r_src``/``r_sense`` into the end segments."""
+    if np.ndim(G) != 2 or 0 in np.shape(G):
+        raise ValueError(f"G must be a non-empty (M, N) array of conductances [S]; got shape {np.shape(G)}")
+    M, N = np.shape(G)
+    G = _nodal.check_array("G (cell conductance, S)", G, ((M, N),))
+    seg = " (scalar or per-segment (M, N) array, ohm)"
+    r_wl = _nodal.check_array("r_wl", r_wl, ((), (M, N)), what=seg)
+    r_bl = _nodal.check_array("r_bl", r_bl, ((), (M, N)), what=seg)
+    r_src = _nodal.check_array("r_src", r_src, ((), (M,)), what=" (scalar or per-row, ohm)")
+    r_sense = _nodal.check_array("r_sense", r_sense, ((), (N,)), what=" (scalar or per-column, ohm)")
+    r_cs = _nodal.check_array(
+        "r_cell_series", r_cell_series, ((), (M, N)), what=" (scalar or per-cell, ohm)"
+    )
+    dtype = jnp.promote_types(jnp.result_type(G, *dtype_of), jnp.float32)
+    G = G.astype(dtype)
+    R_wl = jnp.broadcast_to(r_wl.astype(dtype), (M, N))
+    R_bl = jnp.broadcast_to(r_bl.astype(dtype), (M, N))
+    R_wl = R_wl.at[:, 0].add(jnp.broadcast_to(r_src.astype(dtype), (M,)))
+    R_bl = R_bl.at[M - 1, :].add(jnp.broadcast_to(r_sense.astype(dtype), (N,)))
+    return G, R_wl, R_bl, r_cs.astype(dtype), dtype
+
+
+def _default_tol(dtype, tol, max_iter):
+    if tol is None:
+        tol = 1e-10 if jnp.dtype(dtype) == jnp.float64 else 1e-5
+    if not tol > 0:
+        raise ValueError(f"tol must be > 0; got {tol}")
+    if max_iter is None:
+        max_iter = 10_000
+    if int(max_iter) < 1:
+        raise ValueError(f"max_iter must be >= 1; got {max_iter}")
+    return float(tol), int(max_iter)
+
+
+def solve(
+    G: Float[ArrayLike, "M N"],
+    v_in: Float[ArrayLike, "*batch M"],
+    *,
+    r_wl: float | Float[ArrayLike, "M N"],
+    r_bl: float | Float[ArrayLike, "M N"],
+    r_src: float | Float[ArrayLike, " M"] = 0.0,
+    r_sense: float | Float[ArrayLike, " N"] = 0.0,
+    iv: CellLaw | None = None,
+    r_cell_series: float | Float[ArrayLike, "M N"] = 0.0,
+    selector: Callable[[Array], Array] | None = None,
+    tol: float | None = None,
+    max_iter: int | None = None,
+    max_newton: int = 50,
+    throw: bool = True,
+) -> Solution:
+    """Solve the full nodal equations of a passive crossbar read.
+
+    Arguments:
+        G: cell conductances ``(M, N)`` [S], finite and ``>= 0``.  For a nonlinear law it
+            is passed through to ``iv`` (it need not be a conductance then).
+        v_in: row drive voltages ``(M,)`` or batched ``(B, M)`` [V].
+        r_wl: word-line segment resistance [ohm], scalar or ``(M, N)``; ``r_wl[i, k]`` feeds
+            cell ``(i, k)`` (``k = 0``: from the driver).
+        r_bl: bit-line segment resistance [ohm], scalar or ``(M, N)``; ``r_bl[i, j]`` lies
+            below cell ``(i, j)`` (``i = M-1``: to the sense node).
+        r_src: driver output resistance [ohm], scalar or per row ``(M,)``.
+        r_sense: sense-amplifier input resistance [ohm], scalar or per column ``(N,)``.
+        iv: ``None`` for linear cells ``i = G v``; else an elementwise, nondecreasing cell
+            law ``iv(G, v) -> i`` [A] with ``iv(G, 0) = 0`` (a sinh nonlinearity, a device
+            model's ``current``, ...).  Values it closes over are differentiated too.
+        r_cell_series: resistance in series with every cell [ohm] (the access transistor
+            of a 1T1R cell in its on state), scalar or ``(M, N)``.
+        selector: law ``i = s(v)`` [A] of a two-terminal selector in series with each cell
+            (1S1R), elementwise, nondecreasing, ``s(0) = 0``.  Solved with the cell's
+            internal node by a nested scalar Newton/bisection inside the cell law.
+        tol: relative tolerance (see module docstring); default ``1e-10`` in float64,
+            ``1e-5`` in float32.
+        max_iter: conjugate-gradient iterations per linear solve (default 10 000).
+        max_newton: Newton iterations for nonlinear cells.
+        throw: raise (``eqx.error_if``, works under ``jit``) when the tolerance is not met;
+            with ``False`` check ``Solution.converged`` yourself.
+
+    Returns:
+        A :class:`Solution`; ``i_out = sum_i i_cell[i, :]``; with all wire resistances zero
+        and linear cells, exactly ``v_in @ G``.
+
+    Linear cells in series with ``r_cell_series`` use the exact series conductance
+    ``G / (1 + r G)``; nonlinear stacks are solved as described in ``_series_law``.
+    Differentiable (implicit differentiation) w.r.t. ``G``, ``v_in``, all resistances and
+    the parameters closed over by ``iv``/``selector``; works under ``jit``/``vmap`` and in
+    float32/float64.
+    """
+    if np.ndim(v_in) not in (1, 2):
+        raise ValueError(f"v_in must have shape (M,) or (B, M); got shape {np.shape(v_in)}")
+    G, R_wl, R_bl, r_cs, dtype = _prepare(
+        G, r_wl, r_bl, r_src, r_sense, r_cell_series, dtype_of=(v_in,)
+    )
+    M, N = G.shape
+    if np.shape(v_in)[-1] != M:
+        raise ValueError(
+            f"v_in must have shape (M,) or (B, M) with M = {M} rows of G; got {np.shape(v_in)}"
+        )
+    v_in = _nodal.check_finite("v_in", v_in).astype(dtype)
+    tol, max_iter = _default_tol(dtype, tol, max_iter)
+    series = selector is not None or not (
+        isinstance(r_cell_series, (int, float)) and r_cell_series == 0
+    )
+    return _solve_impl(
+        G, v_in, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton, throw
+    )
+
+
+@eqx.filter_jit
+def _solve_impl(G, v_in, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton, throw):
+    # Compiled as one program (eager dispatch of the many small ops is slow); arrays are
+    # traced, the callables and options are static.
+    N = G.shape[1]
+    v = jnp.broadcast_to(v_in[..., :, None], v_in.shape + (N,))
+
+    if iv is None and selector is None:
+        # Linear cell + series resistor = linear cell of conductance G / (1 + r G), exactly.
+        G_eff = G / (1 + r_cs * G)
+        u, n_newton, n_cg, ok = _linear_solve(G_eff, R_wl, R_bl, v, tol, max_iter)
+        law = _linear_cell
+        theta = G_eff
+    else:
+        cell = _linear_cell if iv is None else iv
+        if not series:
+            law, theta = (lambda th, u: cell(th[0], u)), (G, r_cs)
+        else:
+            law, theta = _series_law(cell, selector), (G, r_cs)
+        u, n_newton, n_cg, ok = _newton_solve(
+            law, theta, R_wl, R_bl, v, tol, max_iter, max_newton
+        )
+
+    c = law(theta, u)
+    drop_wl, v_bl = _nodal.wire_drops(R_wl, R_bl, c)
+    v_wl = v - drop_wl
+    residual = jnp.max(_rel_res(u - (v_wl - v_bl), v))
+    i_out = jnp.sum(c, axis=-2)
+    if throw:
+        i_out = eqx.error_if(
+            i_out,
+            ~ok,
+            "xbar.solve did not converge: raise max_iter / max_newton or tol, or pass "
+            "throw=False and inspect Solution.converged / residual",
+        )
+    return Solution(
+        i_out=i_out,
+        v_wl=v_wl,
+        v_bl=v_bl,
+        i_cell=c,
+        iterations=jnp.asarray(n_newton, jnp.int32),
+        cg_iterations=jnp.asarray(n_cg, jnp.int32),
+        residual=residual,
+        converged=ok,
+    )
+
+
+def effective_matrix(
+    G: Float[ArrayLike, "M N"],
+    *,
+    r_wl: float | Float[ArrayLike, "M N"],
+    r_bl: float | Float[ArrayLike, "M N"],
+    r_src: float | Float[ArrayLike, " M"] = 0.0,
+    r_sense: float | Float[ArrayLike, " N"] = 0.0,
+    r_cell_series: float | Float[ArrayLike, "M N"] = 0.0,
+    tol: float | None = None,
+    max_iter: int | None = None,
+    throw: bool = True,
+) -> Float[Array, "M N"]:
+    """Effective conductance matrix ``W_eff`` [S] of a linear crossbar with wire resistance.
+
+    For linear cells the outputs are linear in the inputs, ``i_out = v_in @ W_eff``;
+    row ``i`` of ``W_eff`` is the response to ``v_in = e_i`` (1 V on row ``i``, others at
+    0 V), so ``W_eff`` is obtained from ``M`` solves batched into one (see :func:`solve` for
+    arguments, method and convergence).  Without wire resistance ``W_eff = G``.
+    Differentiable w.r.t. ``G`` and the resistances (implicit differentiation).
+    """
+    M = np.shape(G)[0] if np.ndim(G) == 2 else 0
+    dtype = jnp.promote_types(jnp.result_type(G), jnp.float32)
+    sol = solve(
+        G,
+        jnp.eye(M, dtype=dtype),
+        r_wl=r_wl,
+        r_bl=r_bl,
+        r_src=r_src,
+        r_sense=r_sense,
+        r_cell_series=r_cell_series,
+        tol=tol,
+        max_iter=max_iter,
+        throw=throw,
+    )
+    return sol.i_out
