@@ -1,0 +1,176 @@
+"""VTEAM: the voltage threshold adaptive memristor model (fast behavioural model).
+
+Source: S. Kvatinsky, M. Ramadan, E. G. Friedman, A. Kolodny, "VTEAM: A General
+Model for Voltage-Controlled Memristors", IEEE TCAS-II 62(8), 786-790 (2015),
+Eqs. (1)-(4); window functions from the TEAM model (Kvatinsky et al., IEEE TCAS-I
+60(1), 2013). Restated in ``shared/reference/device-physics.md`` section 1.4::
+
+    dw/dt = k_off (V / v_off - 1)^alpha_off f_off(w)   for 0 < v_off < V
+          = 0                                           for v_on <= V <= v_off
+          = k_on  (V / v_on  - 1)^alpha_on  f_on(w)    for V < v_on < 0
+    f_off(w) = exp(-exp((w - a_off) / w_c)),  f_on(w) = exp(-exp(-(w - a_on) / w_c))
+    linear I-V:       V = [R_on + (R_off - R_on) (w - w_on) / (w_off - w_on)] I
+    exponential I-V:  V = R_on exp(lambda (w - w_on) / (w_off - w_on)) I,  lambda = ln(R_off / R_on)
+
+Polarity (paper convention): a positive voltage above ``v_off`` drives ``w`` towards
+``w_off`` (the high-resistance state: RESET); a negative voltage below ``v_on`` drives
+it towards ``w_on`` (SET). ``w`` is clamped to ``[w_on, w_off]`` (the physical
+extent of the switching layer; the Kvatinsky window alone does not stop it there).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from ._base import Device
+from ._checks import check_less, check_nonnegative, check_positive, check_range
+from ._math import safe_exp
+from .noise import ReadNoise
+
+_IV_KINDS = ("linear", "exponential")
+
+
+class VTEAMState(eqx.Module):
+    """State of VTEAM cells: ``w`` [m], the state variable in ``[w_on, w_off]``."""
+
+    w: Float[Array, "*shape"]
+
+
+class VTEAM(Device):
+    """VTEAM threshold memristor (Kvatinsky et al., IEEE TCAS-II 62(8), 2015).
+
+    Defaults: our choice of a realistic oxide-RRAM-like cell, UNCONFIRMED (the
+    reference only gives MemTorch's toy set R_on 50 Ohm / R_off 1 kOhm, v_off 0.02 V):
+    R_on 10 kOhm, R_off 1 MOhm (the typical range of reference section 5.2),
+    thresholds +-0.3 V (so a 0.1 V read never disturbs), alpha 3, and k chosen so a
+    1 V pulse crosses the whole 3 nm layer in about 100 ns.
+
+    Fields:
+        r_on, r_off: resistance at ``w_on`` / ``w_off`` [Ohm].
+        w_on, w_off: bounds of the state variable [m].
+        v_on, v_off: thresholds [V], ``v_on < 0 < v_off``.
+        k_on (< 0), k_off (> 0): rate constants [m/s].
+        alpha_on, alpha_off: rate exponents [-].
+        a_on, a_off: window positions [m] (default at the bounds).
+        w_c: window softness [m].
+        c2c_sigma: cycle-to-cycle lognormal sigma of each pulse's change of ``w`` [-]
+            (used when ``apply_pulse`` gets a key; 0 = none).
+        v_read: default read voltage [V].
+        noise: read noise model.
+        iv: ``"linear"`` or ``"exponential"`` I-V (static).
+        n_substeps: fixed explicit sub-steps per pulse.
+    """
+
+    r_on: float = 10e3  # UNCONFIRMED (our choice)
+    r_off: float = 1e6  # UNCONFIRMED (our choice)
+    w_on: float = 0.0
+    w_off: float = 3e-9  # MemTorch D = 3 nm
+    v_on: float = -0.3  # UNCONFIRMED
+    v_off: float = 0.3  # UNCONFIRMED
+    k_on: float = -2.4e-3  # UNCONFIRMED: 1 V crosses 3 nm in ~100 ns
+    k_off: float = 2.4e-3  # UNCONFIRMED
+    alpha_on: float = 3.0  # MemTorch alpha_on
+    alpha_off: float = 3.0  # UNCONFIRMED
+    a_on: float = 0.0
+    a_off: float = 3e-9
+    w_c: float = 0.1e-9  # UNCONFIRMED window softness
+    c2c_sigma: float = 0.0
+    v_read: float = 0.1
+    noise: ReadNoise = ReadNoise()
+    iv: str = eqx.field(default="linear", static=True)
+    n_substeps: int = eqx.field(default=100, static=True)
+
+    State = VTEAMState
+
+    def __check_init__(self):
+        check_positive("r_on", self.r_on, "Ohm")
+        check_positive("r_off", self.r_off, "Ohm")
+        check_less("r_on", self.r_on, "r_off", self.r_off, "Ohm")
+        check_less("w_on", self.w_on, "w_off", self.w_off, "m")
+        check_range("v_on", self.v_on, hi=0.0, hi_open=True, unit="V")
+        check_positive("v_off", self.v_off, "V")
+        check_range("k_on", self.k_on, hi=0.0, hi_open=True, unit="m/s")
+        check_positive("k_off", self.k_off, "m/s")
+        check_positive("alpha_on", self.alpha_on)
+        check_positive("alpha_off", self.alpha_off)
+        check_positive("w_c", self.w_c, "m")
+        check_nonnegative("c2c_sigma", self.c2c_sigma)
+        if self.iv not in _IV_KINDS:
+            raise ValueError(f"iv must be one of {_IV_KINDS}, got {self.iv!r}")
+        if self.n_substeps < 1:
+            raise ValueError(f"n_substeps must be >= 1, got {self.n_substeps}")
+
+    def state_defaults(self) -> dict[str, float]:
+        """``w = w_off`` (the high-resistance state)."""
+        return {"w": self.w_off}
+
+    def check_state_values(self, values) -> None:
+        if "w" in values:
+            check_range("w", values["w"], self.w_on, self.w_off, unit="m")
+
+    def _x(self, w):
+        return (w - self.w_on) / (self.w_off - self.w_on)
+
+    def resistance_of_state(self, state: VTEAMState) -> Float[Array, "*shape"]:
+        """Memristance R(w) [Ohm] (linear or exponential in the normalised state)."""
+        x = self._x(state.w)
+        if self.iv == "linear":
+            return self.r_on + (self.r_off - self.r_on) * x
+        return self.r_on * jnp.exp(jnp.log(self.r_off / self.r_on) * x)
+
+    def current(self, state: VTEAMState, v: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        """``I = V / R(w)`` [A] (ohmic at fixed state)."""
+        return v / self.resistance_of_state(state)
+
+    def window_off(self, w):
+        """Kvatinsky window ``f_off(w) = exp(-exp((w - a_off) / w_c))`` [-]."""
+        return jnp.exp(-safe_exp((w - self.a_off) / self.w_c))
+
+    def window_on(self, w):
+        """Kvatinsky window ``f_on(w) = exp(-exp(-(w - a_on) / w_c))`` [-]."""
+        return jnp.exp(-safe_exp(-(w - self.a_on) / self.w_c))
+
+    def dwdt(self, state: VTEAMState, v: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        """State velocity (VTEAM Eq. 1) [m/s]; exactly 0 between the thresholds."""
+        return self._dwdt(state.w, v)
+
+    def _dwdt(self, w, v):
+        # max(., 0) keeps the powers real on the inactive side (where() picks 0 there).
+        drive_off = jnp.maximum(v / self.v_off - 1.0, 0.0)
+        drive_on = jnp.maximum(v / self.v_on - 1.0, 0.0)
+        off = self.k_off * drive_off**self.alpha_off * self.window_off(w)
+        on = self.k_on * drive_on**self.alpha_on * self.window_on(w)
+        return jnp.where(v > self.v_off, off, jnp.where(v < self.v_on, on, 0.0))
+
+    def apply_pulse(
+        self,
+        state: VTEAMState,
+        v: Float[Array, "*shape"],
+        width_s: float | Float[Array, "*shape"],
+        key: PRNGKeyArray | None = None,
+    ) -> VTEAMState:
+        """State after a pulse ``v`` [V] of ``width_s`` [s]: ``n_substeps`` Euler steps
+        under ``lax.scan``, ``w`` clamped to ``[w_on, w_off]``. With ``key`` the change
+        of ``w`` over the pulse is scaled by ``exp(c2c_sigma xi - c2c_sigma^2 / 2)``
+        (mean-preserving lognormal C2C noise; UNCONFIRMED form, reference 4.2)."""
+        w0 = jnp.asarray(state.w)
+        shape = jnp.broadcast_shapes(w0.shape, jnp.shape(v), jnp.shape(width_s))
+        w0 = jnp.broadcast_to(w0, shape)
+        v = jnp.broadcast_to(jnp.asarray(v, w0.dtype), shape)
+        dt = jnp.broadcast_to(jnp.asarray(width_s, w0.dtype), shape) / self.n_substeps
+
+        def step(w, _):
+            return jnp.clip(w + dt * self._dwdt(w, v), self.w_on, self.w_off), None
+
+        w, _ = jax.lax.scan(step, w0, None, length=self.n_substeps)
+        if key is not None:
+            s = self.c2c_sigma
+            factor = jnp.exp(s * jax.random.normal(key, shape, w.dtype) - 0.5 * s * s)
+            w = jnp.clip(w0 + (w - w0) * factor, self.w_on, self.w_off)
+        return VTEAMState(w=w)
+
+
+__all__ = ["VTEAM", "VTEAMState"]
