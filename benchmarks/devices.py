@@ -1,0 +1,144 @@
+"""Benchmark: device models at scale, in device-substeps per second.
+
+A device-substep is one sub-step of one device's switching dynamics inside
+``apply_pulse``; throughput = devices x substeps / time of one pulse on all devices.
+Targets: >= 5e7 /s on the 2-core CPU, >= 1e10 /s on a GPU (float32, the default).
+
+Workloads are the list ``WORKLOADS`` of ``(name, model, state, pulse)`` with
+``pulse = (v [V], width [s], noisy)``: append a tuple to add a model (e.g. PCM).
+Times are medians over repeats after a warm-up (compile), with ``jax.block_until_ready``.
+Prints a table and appends it to ``benchmarks/RESULTS.md`` under "## Devices".
+
+Usage: ``python benchmarks/devices.py [--n 1000000] [--repeats 5] [--no-write]``;
+``XBAR_FAST=1`` uses 10^4 devices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+
+# Run as a script, this file's folder is first on sys.path and its own name would
+# shadow the ``devices`` package: drop that entry before importing it.
+_here = pathlib.Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != _here]
+
+import devices  # noqa: E402
+
+SECTION = "## Devices"
+TARGET_CPU, TARGET_GPU = 5e7, 1e10
+
+
+def workloads(n: int):
+    """The benchmark list: (name, model, state, (v, width_s, noisy))."""
+    pku = devices.StanfordPKU()
+    pku_1t1r = devices.StanfordPKU(r_series=500.0, i_compliance=2e-3)
+    lrs = pku.init_state((n,), gap=0.2e-9)
+    hrs = pku.init_state((n,), gap=1.7e-9)
+    # per-device amplitudes so no device is a copy of another
+    v_reset = jnp.linspace(-1.4, -1.2, n)
+    v_set = jnp.linspace(2.0, 2.4, n)
+    return [
+        ("StanfordPKU partial RESET (-1.3 V, 100 ns)", pku, lrs, (v_reset, 100e-9, False)),
+        ("StanfordPKU RESET + C2C noise", pku, lrs, (v_reset, 100e-9, True)),
+        ("StanfordPKU 1T1R SET (500 Ohm, 2 mA)", pku_1t1r, hrs, (v_set, 1e-6, False)),
+    ]
+
+
+def _median_time(fn, repeats):
+    jax.block_until_ready(fn())  # warm-up / compile
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(fn())
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def run(n: int, repeats: int):
+    rows = []
+    gpu = jax.default_backend() == "gpu"
+    target = TARGET_GPU if gpu else TARGET_CPU
+    for name, model, state, (v, width, noisy) in workloads(n):
+        key = jax.random.key(0) if noisy else None
+        step = jax.jit(lambda s, v, k, m=model, w=width: m.apply_pulse(s, v, w, k))
+        t = _median_time(lambda s=state, v=v, k=key, f=step: f(s, v, k), repeats)
+        rate = n * model.n_substeps / t
+        rows.append((name, n, model.n_substeps, t, rate, target))
+    return rows, gpu
+
+
+def _cpu_model() -> str:
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main():
+    fast = os.environ.get("XBAR_FAST") == "1"
+    p = argparse.ArgumentParser()
+    p.add_argument("--n", type=int, default=10_000 if fast else 1_000_000)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--no-write", action="store_true")
+    args = p.parse_args()
+
+    rows, gpu = run(args.n, args.repeats)
+    header = (
+        "| workload | devices | substeps | time [s] | throughput [device-substeps/s] | target |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    table = header + "".join(
+        f"| {name} | {n:.0e} | {ns} | {t:.4f} | {rate:.3g} | "
+        f"{'>=' if rate >= tgt else '<'} {tgt:.0e} |\n"
+        for name, n, ns, t, rate, tgt in rows
+    )
+    dev = jax.devices()[0].device_kind if gpu else _cpu_model()
+    info = (
+        f"{datetime.date.today().isoformat()}, jax {jax.__version__}, backend "
+        f"{jax.default_backend()} ({dev}), {os.cpu_count()} CPU threads, float32, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print(info)
+    print(table)
+    note = (
+        "GPU run."
+        if gpu
+        else "No GPU lent for this run: the GPU target (>= 1e10 device-substeps/s) is not measured."
+    )
+    print(note)
+    if not args.no_write:
+        _append(info, table, note)
+
+
+def _append(info, table, note):
+    """Append the run under SECTION in RESULTS.md, leaving other sections untouched."""
+    path = pathlib.Path(__file__).with_name("RESULTS.md")
+    text = path.read_text() if path.exists() else "# Benchmark results\n"
+    entry = f"\n{info}\n\n{table}\n{note}\n"
+    if SECTION not in text:
+        text = text.rstrip("\n") + (
+            f"\n\n{SECTION}\n\nStanford-PKU RRAM (`benchmarks/devices.py`). Targets: >= 5e7 "
+            "device-substeps/s (2-core CPU), >= 1e10 /s (GPU), 10^6 devices, float32.\n"
+        )
+    start = text.index(SECTION)
+    nxt = text.find("\n## ", start + len(SECTION))
+    end = len(text) if nxt < 0 else nxt
+    text = text[:end].rstrip("\n") + "\n" + entry + text[end:]
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
