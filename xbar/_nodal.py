@@ -28,6 +28,14 @@ def cumsum(x: jax.Array, axis: int, reverse: bool = False) -> jax.Array:
     Exact zeros stay exact zeros (needed for the zero-wire-resistance limit).
     """
     n = x.shape[axis]
+    if axis == -2 and x.ndim == 2:
+        # A single grid: the rows are contiguous, and a sequential scan over them (one
+        # vector add per row) is 3-7x faster than the blocked matmuls (256..1024 rows).
+        def step(c, xk):
+            c = c + xk
+            return c, c
+
+        return lax.scan(step, jnp.zeros_like(x[0]), x, reverse=reverse)[1]
     if n % _BLOCK or n < 4 * _BLOCK:
         return lax.cumsum(x, axis=x.ndim + axis, reverse=reverse)
     nb = n // _BLOCK
@@ -96,6 +104,129 @@ def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.sum(a * b, axis=(-2, -1), keepdims=True)
 
 
+# ---------------------------------------------------------------------------------------
+# Line preconditioner: exact inverse of I + S A_family S by Woodbury + tridiagonal solves
+# ---------------------------------------------------------------------------------------
+#
+# One line family (all word lines, or all bit lines) has A_f = C R C^T per line (C a
+# triangular matrix of ones, R the segment resistances), so A_f^{-1} = C^{-T} R^{-1} C^{-1}
+# is the TRIDIAGONAL Laplacian of the chain with conductances g = 1/R whose first node is
+# tied to the driver / sense node.  By Woodbury
+#     (I + S A_f S)^{-1} = I - S (A_f^{-1} + S^2)^{-1} S,
+# one pivot-free LDL^T (Thomas) solve per line, vectorised over all lines and the batch.
+# The factorisation depends only on (S, R) and is computed once per linear solve.
+
+
+def _tridiag_factor(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """LDL^T of symmetric tridiagonal matrices along axis 0 (other axes = independent lines).
+
+    ``a[k]`` diagonal, ``b[k]`` couples ``k`` and ``k+1`` (``b[-1]`` unused).  Returns
+    ``(d, l)`` with ``l[0] = 0``.  ``d`` is kept ``>= eps a`` so that the preconditioner
+    stays positive definite even where rounding would destroy it (huge conductances of
+    floored zero-resistance segments); PCG stays exact, only its speed could suffer.
+    """
+    eps = jnp.finfo(a.dtype).eps
+    bm1 = jnp.concatenate([jnp.zeros_like(b[:1]), b[:-1]])
+
+    def step(dprev, ab):
+        ak, bk = ab
+        lk = bk / dprev
+        dk = jnp.maximum(ak - lk * bk, eps * ak)
+        return dk, (dk, lk)
+
+    _, (d, l) = lax.scan(step, jnp.ones_like(a[0]), (a, bm1))
+    return d, l
+
+
+def _tridiag_apply(d: jax.Array, l: jax.Array, w: jax.Array) -> jax.Array:
+    """Solve ``L D L^T x = w`` along axis 0 (``d``, ``l`` broadcast against ``w[k]``)."""
+
+    def fwd(y, lw):
+        lk, wk = lw
+        y = wk - lk * y
+        return y, y
+
+    _, y = lax.scan(fwd, jnp.zeros_like(w[0]), (l, w))
+    z = y / d
+    lnext = jnp.concatenate([l[1:], jnp.zeros_like(l[:1])])
+
+    def bwd(x, lz):
+        ln, zk = lz
+        x = zk - ln * x
+        return x, x
+
+    _, x = lax.scan(bwd, jnp.zeros_like(w[0]), (lnext, z), reverse=True)
+    return x
+
+
+def _chain_conductances(R: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Conductances ``1/R`` for the preconditioner, and whether the family has any wire.
+
+    Zero-resistance segments have no conductance; the preconditioner (only) floors them
+    at ``floor * max(R)`` (``floor`` = 1e-8 in float64, 1e-3 in float32), i.e. nearly
+    merged nodes, which keeps ``1/R`` finite and the Thomas recursion accurate enough.
+    A family with all segments zero has ``A_f = 0``; its factor is exactly the identity.
+    """
+    rmax = jnp.max(R)
+    has = rmax > 0
+    floor = 1e-8 if R.dtype == jnp.float64 else 1e-3
+    R_safe = jnp.where(has, jnp.maximum(R, floor * rmax), 1)
+    return 1 / R_safe, has
+
+
+def line_factors(S: jax.Array, R_wl: jax.Array, R_bl: jax.Array):
+    """Factors of ``T_f = A_f^{-1} + S^2`` for both families, line axis first.
+
+    ``S`` is ``(..., M, N)``; its batch axes (a per-input Newton slope) are kept, size-1
+    ones included, so the factors broadcast against ``(L, ..., lines)``.
+    """
+    D = S * S
+    extra = (1,) * (S.ndim - 2)
+
+    def chain(g):  # (L, lines) -> (L, 1.., lines)
+        return g.reshape(g.shape[:1] + extra + g.shape[1:])
+
+    # Word lines: line axis k = columns; segment k joins node k-1 (k = 0: driver) and k.
+    g, has_w = _chain_conductances(R_wl.T)  # (N, M)
+    g_next = jnp.concatenate([g[1:], jnp.zeros_like(g[:1])])
+    g, g_next = chain(g), chain(g_next)
+    fw = _tridiag_factor(g + g_next + jnp.moveaxis(D, -1, 0), -g_next * jnp.ones_like(D[..., 0]))
+    # Bit lines: line axis i = rows; segment i joins node i and i+1 (i = M-1: sense node).
+    g, has_b = _chain_conductances(R_bl)  # (M, N)
+    g_prev = jnp.concatenate([jnp.zeros_like(g[:1]), g[:-1]])
+    g, g_prev = chain(g), chain(g_prev)
+    fb = _tridiag_factor(g + g_prev + jnp.moveaxis(D, -2, 0), -g * jnp.ones_like(D[..., 0, :]))
+    return fw, has_w, fb, has_b
+
+
+def _line_inv(S, factors, has, y, axis):
+    """``(I + S A_f S)^{-1} y`` for the family whose line axis is ``axis`` (-1 or -2)."""
+    d, l = factors
+    x = _tridiag_apply(d, l, jnp.moveaxis(S * y, axis, 0))
+    return y - jnp.where(has, S * jnp.moveaxis(x, 0, axis), 0)
+
+
+def line_preconditioner(S: jax.Array, R_wl: jax.Array, R_bl: jax.Array):
+    """SPD preconditioner ``M^{-1} = P_w^{-1} (K_w + P_b^{-1}) P_w^{-1}``.
+
+    ``P_f = I + K_f``, ``K_f = S A_f S``.  This is the symmetric multiplicative
+    (word line / bit line / word line) block iteration: with exact ``P_w`` solves its
+    three sweeps simplify to this product, which is SPD (``K_w`` PSD, ``P_b^{-1}`` PD)
+    and costs three line solves and no application of ``A`` (``K_w z = r - z`` for
+    ``z = P_w^{-1} r``).  If the bit lines carry no resistance ``M^{-1} = K^{-1}``
+    exactly; measured condition numbers of ``M^{-1} K`` are ~1.2 where Jacobi gives ~4.5,
+    and ~6 where Jacobi gives ~70 (dense 32x32 checks at IR-drop parameters 2.6 and 10).
+    """
+    fw, has_w, fb, has_b = line_factors(S, R_wl, R_bl)
+
+    def apply(r):
+        z = _line_inv(S, fw, has_w, r, -1)
+        u = r - z + _line_inv(S, fb, has_b, z, -2)
+        return _line_inv(S, fw, has_w, u, -1)
+
+    return apply
+
+
 def pcg(
     S: jax.Array,
     R_wl: jax.Array,
@@ -103,8 +234,11 @@ def pcg(
     b: jax.Array,
     tol: float,
     max_iter: int,
+    precond: str = "jacobi",
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Solve ``(I + S A S) z = b`` by Jacobi-preconditioned CG, one CG per leading index.
+    """Solve ``(I + S A S) z = b`` by preconditioned CG, one CG per leading index.
+
+    ``precond``: ``"jacobi"`` (diagonal) or ``"line"`` (:func:`line_preconditioner`).
 
     ``S`` (M, N) is the square root of the (differential) cell conductances; ``A`` is
     :func:`apply_A`.  The operator is symmetric with eigenvalues in
@@ -116,7 +250,17 @@ def pcg(
     Returns ``(z, iterations, converged)``; ``converged`` has the batch shape of ``b``.
     """
     S = lax.stop_gradient(S)
-    diag = 1.0 + S * S * diag_A(R_wl, R_bl)
+    if precond == "line":
+        # size-1 batch axes on S so that the factors broadcast against every input
+        S = S.reshape((1,) * (b.ndim - S.ndim) + S.shape)
+        prec = line_preconditioner(S, R_wl, R_bl)
+    elif precond == "jacobi":
+        diag = 1.0 + S * S * diag_A(R_wl, R_bl)
+
+        def prec(r):
+            return r / diag
+    else:
+        raise ValueError(f"precond must be 'jacobi' or 'line'; got {precond!r}")
 
     def op(p):
         return p + S * apply_A(R_wl, R_bl, S * p)
@@ -136,13 +280,13 @@ def pcg(
         alpha = jnp.where(pAp > 0, rz / jnp.where(pAp > 0, pAp, 1), 0)
         x = x + alpha * p
         r = r - alpha * Ap
-        z = r / diag
+        z = prec(r)
         rz_new = _dot(r, z)
         beta = jnp.where(rz > 0, rz_new / jnp.where(rz > 0, rz, 1), 0)
         p = z + beta * p
         return x, r, p, rz_new, k + 1
 
-    z0 = b / diag
+    z0 = prec(b)
     state = (jnp.zeros_like(b), b, z0, _dot(b, z0), jnp.array(0, jnp.int32))
     x, r, _, _, k = lax.while_loop(cond, body, state)
     converged = (_dot(r, r) <= thresh)[..., 0, 0]
@@ -150,25 +294,27 @@ def pcg(
 
 
 def solve_J(
-    S: jax.Array, R_wl: jax.Array, R_bl: jax.Array, rhs: jax.Array, tol: float, max_iter: int
+    S: jax.Array, R_wl: jax.Array, R_bl: jax.Array, rhs: jax.Array, tol: float, max_iter: int,
+    precond: str = "jacobi",
 ):
     """Solve ``(I + A D) x = rhs`` with ``D = S^2`` (the Newton / linear-cell Jacobian).
 
     Substituting ``z = S x`` gives ``x = rhs - A S z`` with ``(I + S A S) z = S rhs``, a
     symmetric positive definite system; no division by ``S`` (cells may have ``G = 0``).
     """
-    z, k, ok = pcg(S, R_wl, R_bl, S * rhs, tol, max_iter)
+    z, k, ok = pcg(S, R_wl, R_bl, S * rhs, tol, max_iter, precond)
     return rhs - apply_A(R_wl, R_bl, S * z), k, ok
 
 
 def solve_JT(
-    S: jax.Array, R_wl: jax.Array, R_bl: jax.Array, rhs: jax.Array, tol: float, max_iter: int
+    S: jax.Array, R_wl: jax.Array, R_bl: jax.Array, rhs: jax.Array, tol: float, max_iter: int,
+    precond: str = "jacobi",
 ):
     """Solve the transposed system ``(I + D A) y = rhs`` (adjoint of :func:`solve_J`).
 
     ``y = rhs - S w`` with ``(I + S A S) w = S A rhs``.
     """
-    w, k, ok = pcg(S, R_wl, R_bl, S * apply_A(R_wl, R_bl, rhs), tol, max_iter)
+    w, k, ok = pcg(S, R_wl, R_bl, S * apply_A(R_wl, R_bl, rhs), tol, max_iter, precond)
     return rhs - S * w, k, ok
 
 

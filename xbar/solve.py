@@ -29,7 +29,12 @@ included), with no conductance ``1/r`` anywhere, so zero-resistance wires are ex
 ``z = S x``: ``(I + S A S) z = S b``, ``x = b - A S z``; that operator is SPD with
 eigenvalues in ``[1, 1 + max(D) ||A||]``, ``||A|| ~ 4 r N^2 / pi^2`` per line, i.e. its
 condition number is ``1 + O((N sqrt(r G))^2)``, the IR-drop parameter of the array.  It is
-solved by Jacobi-preconditioned conjugate gradients (``A`` costs four prefix sums, O(MN)).
+solved by Jacobi-preconditioned conjugate gradients (``A`` costs four prefix sums, O(MN)),
+or, with ``preconditioner="line"``, by CG preconditioned with the exact inverses of the
+word-line and bit-line families (each ``A_line = L R L^T`` has a tridiagonal inverse, so
+by Woodbury ``(I + S A_line S)^{-1} = I - S (A_line^{-1} + S^2)^{-1} S`` is one batched
+Thomas solve per line), combined as ``P_w^{-1} (K_w + P_b^{-1}) P_w^{-1}``: 2.5-3x fewer
+iterations, each 3-5x dearer on a CPU (see ``benchmarks/RESULTS.md``).
 Nonlinear cells use Newton's method on ``F`` from ``u = v_in`` (for convex cell laws such
 as ``sinh`` the iterates approach the root from above).
 
@@ -169,24 +174,25 @@ def _rel_res(F, v):
     return jnp.where(scale > 0, num / jnp.where(scale > 0, scale, 1), num)
 
 
-def _solvers(S, R_wl, R_bl, tol, max_iter):
+def _solvers(S, R_wl, R_bl, tol, max_iter, pc):
     """``solve`` / ``transpose_solve`` callbacks for ``lax.custom_linear_solve``."""
 
     def solve(_, b):
-        x, k, ok = _nodal.solve_J(S, R_wl, R_bl, b, tol, max_iter)
+        x, k, ok = _nodal.solve_J(S, R_wl, R_bl, b, tol, max_iter, pc)
         return x, (k, jnp.all(ok))
 
     def tsolve(_, b):
-        x, k, ok = _nodal.solve_JT(S, R_wl, R_bl, b, tol, max_iter)
+        x, k, ok = _nodal.solve_JT(S, R_wl, R_bl, b, tol, max_iter, pc)
         return x, (k, jnp.all(ok))
 
     return solve, tsolve
 
 
-def _linear_solve(G, R_wl, R_bl, v, tol, max_iter):
+def _linear_solve(G, R_wl, R_bl, v, tol, max_iter, pc):
     """Cell voltages ``u`` with ``(I + A G) u = v``; differentiable in all inputs."""
     S = jnp.sqrt(lax.stop_gradient(G))
-    solve, tsolve = _solvers(S, lax.stop_gradient(R_wl), lax.stop_gradient(R_bl), tol, max_iter)
+    R_s = lax.stop_gradient(R_wl), lax.stop_gradient(R_bl)
+    solve, tsolve = _solvers(S, *R_s, tol, max_iter, pc)
 
     def matvec(x):
         return x + _nodal.apply_A(R_wl, R_bl, G * x)
@@ -195,7 +201,7 @@ def _linear_solve(G, R_wl, R_bl, v, tol, max_iter):
     return u, jnp.array(1), k, ok
 
 
-def _newton_solve(law, theta, R_wl, R_bl, v, tol, max_iter, max_newton):
+def _newton_solve(law, theta, R_wl, R_bl, v, tol, max_iter, max_newton, pc):
     """Cell voltages for a nonlinear cell law ``law(theta, u)`` (Newton + implicit diff)."""
     theta_s, Rw, Rb, vs = jax.tree_util.tree_map(lax.stop_gradient, (theta, R_wl, R_bl, v))
 
@@ -214,7 +220,7 @@ def _newton_solve(law, theta, R_wl, R_bl, v, tol, max_iter, max_newton):
 
     def body(s):
         u, Fu, k, kcg = s
-        du, kk, _ = _nodal.solve_J(slope_root(u), Rw, Rb, -Fu, tol, max_iter)
+        du, kk, _ = _nodal.solve_J(slope_root(u), Rw, Rb, -Fu, tol, max_iter, pc)
         u = u + du
         return u, F(u, theta_s, Rw, Rb, vs), k + 1, kcg + kk
 
@@ -227,7 +233,7 @@ def _newton_solve(law, theta, R_wl, R_bl, v, tol, max_iter, max_newton):
     # derivative -J^{-1} dF = the implicit-function derivative of the root.
     u = lax.stop_gradient(u)
     S = slope_root(u)
-    solve, tsolve = _solvers(S, Rw, Rb, tol, max_iter)
+    solve, tsolve = _solvers(S, Rw, Rb, tol, max_iter, pc)
 
     def matvec(x):
         return x + _nodal.apply_A(Rw, Rb, S * S * x)
@@ -277,6 +283,14 @@ def _default_tol(dtype, tol, max_iter):
     return float(tol), int(max_iter)
 
 
+def _choose_preconditioner(preconditioner: str, M: int, N: int) -> str:
+    """Validate the ``preconditioner`` option (see :func:`solve`)."""
+    del M, N  # the choice is static; both kinds work for every shape
+    if preconditioner not in ("jacobi", "line"):
+        raise ValueError(f"preconditioner must be 'jacobi' or 'line'; got {preconditioner!r}")
+    return preconditioner
+
+
 def solve(
     G: Float[ArrayLike, "M N"],
     v_in: Float[ArrayLike, "*batch M"],
@@ -292,6 +306,7 @@ def solve(
     max_iter: int | None = None,
     max_newton: int = 50,
     throw: bool = True,
+    preconditioner: str = "jacobi",
 ) -> Solution:
     """Solve the full nodal equations of a passive crossbar read.
 
@@ -319,6 +334,13 @@ def solve(
         max_newton: Newton iterations for nonlinear cells.
         throw: raise (``eqx.error_if``, works under ``jit``) when the tolerance is not met;
             with ``False`` check ``Solution.converged`` yourself.
+        preconditioner: ``"jacobi"`` (default) or ``"line"``: the exact inverse of each
+            line family (word lines, bit lines) by Woodbury + batched tridiagonal solves,
+            combined symmetrically (``_nodal.line_preconditioner``).  ``"line"`` needs
+            2.5-3x fewer CG iterations (e.g. 15 -> 6 at 256x256, 42 -> 19 at 1024x1024,
+            1 ohm wires) but on a CPU each iteration costs 3-5x more, so it is faster only
+            for large batches (``benchmarks/RESULTS.md``).  Zero-resistance segments are
+            floored inside the preconditioner only (the solution stays exact).
 
     Returns:
         A :class:`Solution`; ``i_out = sum_i i_cell[i, :]``; with all wire resistances zero
@@ -346,12 +368,15 @@ def solve(
         isinstance(r_cell_series, (int, float)) and r_cell_series == 0
     )
     return _solve_impl(
-        G, v_in, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton, throw
+        G, v_in, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton, throw,
+        _choose_preconditioner(preconditioner, M, N),
     )
 
 
 @eqx.filter_jit
-def _solve_impl(G, v_in, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton, throw):
+def _solve_impl(
+    G, v_in, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton, throw, pc
+):
     # Compiled as one program (eager dispatch of the many small ops is slow); arrays are
     # traced, the callables and options are static.
     N = G.shape[1]
@@ -360,7 +385,7 @@ def _solve_impl(G, v_in, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, 
     if iv is None and selector is None:
         # Linear cell + series resistor = linear cell of conductance G / (1 + r G), exactly.
         G_eff = G / (1 + r_cs * G)
-        u, n_newton, n_cg, ok = _linear_solve(G_eff, R_wl, R_bl, v, tol, max_iter)
+        u, n_newton, n_cg, ok = _linear_solve(G_eff, R_wl, R_bl, v, tol, max_iter, pc)
         law = _linear_cell
         theta = G_eff
     else:
@@ -370,7 +395,7 @@ def _solve_impl(G, v_in, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, 
         else:
             law, theta = _series_law(cell, selector), (G, r_cs)
         u, n_newton, n_cg, ok = _newton_solve(
-            law, theta, R_wl, R_bl, v, tol, max_iter, max_newton
+            law, theta, R_wl, R_bl, v, tol, max_iter, max_newton, pc
         )
 
     c = law(theta, u)
@@ -408,6 +433,7 @@ def effective_matrix(
     tol: float | None = None,
     max_iter: int | None = None,
     throw: bool = True,
+    preconditioner: str = "jacobi",
 ) -> Float[Array, "M N"]:
     """Effective conductance matrix ``W_eff`` [S] of a linear crossbar with wire resistance.
 
@@ -430,5 +456,6 @@ def effective_matrix(
         tol=tol,
         max_iter=max_iter,
         throw=throw,
+        preconditioner=preconditioner,
     )
     return sol.i_out

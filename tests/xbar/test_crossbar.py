@@ -1,0 +1,250 @@
+"""Crossbar reads: ideal limit, each non-ideality alone, gradients, jit/vmap, tiling."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import devices
+import xbar
+
+M, N = 12, 5
+MAP = xbar.DifferentialMapping(g_min=1e-6, g_max=25e-6)
+PCM = devices.PCMStatistical()
+
+
+def _weights(key=0, shape=(M, N)):
+    return jax.random.uniform(jax.random.PRNGKey(key), shape, minval=-1, maxval=1)
+
+
+def _inputs(key=1, b=4, m=M):
+    return jax.random.uniform(jax.random.PRNGKey(key), (b, m), minval=-1, maxval=1)
+
+
+def _pcm_xbar(w, mapping=MAP, wiring=None, dac=None, adc=None, **kw):
+    """A crossbar of statistical PCM programmed noise-free exactly to ``w``."""
+    g = mapping.to_conductance(w)
+    state = PCM.program(None, g)
+    return xbar.Crossbar.create(
+        PCM,
+        w.shape,
+        mapping=mapping,
+        wiring=xbar.Wiring.ideal() if wiring is None else wiring,
+        dac=xbar.ideal_dac() if dac is None else dac,
+        adc=xbar.ideal_adc() if adc is None else adc,
+        state=state,
+        **kw,
+    )
+
+
+@pytest.mark.parametrize("mapping", [MAP, xbar.ReferenceMapping(g_min=1e-6, g_max=25e-6)])
+def test_ideal_read_is_the_signed_matrix_product(mapping):
+    w, x = _weights(), _inputs()
+    xb = _pcm_xbar(w, mapping)
+    np.testing.assert_allclose(xb.mvm(x), x @ w, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(xb.weights(), w, rtol=1e-10, atol=1e-12)
+
+
+def test_adc_alone_errs_by_at_most_half_an_lsb():
+    w, x = _weights(), _inputs(b=64)
+    adc = xbar.ADC(bits=7, out_bound=8.0)
+    y = _pcm_xbar(w, adc=adc).mvm(x)
+    ref = x @ w
+    assert np.all(np.abs(ref) < 8.0)
+    assert np.max(np.abs(y - ref)) <= adc.lsb / 2 + 1e-12
+    assert np.max(np.abs(y - ref)) > adc.lsb / 10  # it does quantise
+
+
+def test_dac_alone_equals_product_of_quantised_inputs():
+    w, x = _weights(), _inputs()
+    for enc in ("amplitude", "pulse_width", "bit_serial"):
+        dac = xbar.DAC(bits=4, encoding=enc)
+        y = _pcm_xbar(w, dac=dac).mvm(x)
+        xq = np.round(np.asarray(x) * 7) / 7
+        np.testing.assert_allclose(y, xq @ w, rtol=1e-10, atol=1e-12)
+
+
+def test_ir_drop_equals_the_circuit_solve():
+    w, x = _weights(), _inputs()
+    wiring = xbar.Wiring(r_wl=50.0, r_bl=80.0, r_src=20.0, r_sense=10.0)
+    xb = _pcm_xbar(w, wiring=wiring)
+    g = MAP.to_conductance(w)
+    v = x * xb.dac.v_read
+    sol = xbar.solve(g, v, r_wl=50.0, r_bl=80.0, r_src=20.0, r_sense=10.0)
+    ref = MAP.combine(sol.i_out) / xb.i_unit
+    for mode in ("solve", "effective", "nonlinear"):
+        np.testing.assert_allclose(xb.mvm(x, ir_drop=mode), ref, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(xb.with_effective_matrix().mvm(x), ref, rtol=1e-8, atol=1e-12)
+    # with non-negative inputs IR drop only lowers the physical column currents
+    vp = jnp.abs(v)
+    sol_p = xbar.solve(g, vp, r_wl=50.0, r_bl=80.0, r_src=20.0, r_sense=10.0)
+    assert np.all(sol_p.i_out <= vp @ g) and np.all(sol_p.i_out > 0)
+    assert np.max(np.abs(ref - x @ w)) > 1e-4
+
+
+def test_stuck_cells_change_exactly_the_faulty_columns():
+    w, x = _weights(), _inputs()
+    clean = _pcm_xbar(w)
+    mask = jnp.zeros((M, 2 * N), jnp.int8).at[3, 2].set(1).at[7, 7].set(2)  # cols 1 and 3
+    faulty = eqx.tree_at(lambda c: c.stuck, clean, mask, is_leaf=lambda v: v is None)
+    d = np.abs(np.asarray(faulty.mvm(x) - clean.mvm(x)))
+    assert np.all(d[:, [0, 2, 4]] == 0.0)
+    assert np.all(d[:, [1, 3]] > 0.0)
+    # the stuck-ON device reads g_max: column 1 changes by x_3 (g_max - G+) / scale
+    g = MAP.to_conductance(w)
+    expect = np.asarray(x[:, 3]) * float(MAP.g_max - g[3, 2]) / MAP.scale
+    np.testing.assert_allclose(faulty.mvm(x)[:, 1] - clean.mvm(x)[:, 1], expect, rtol=1e-9)
+
+
+def test_faults_drawn_at_the_requested_rate():
+    xb = xbar.Crossbar.create(
+        PCM, (100, 100), key=jax.random.PRNGKey(0), faults=devices.StuckAtFaults(0.1, 0.05)
+    )
+    assert np.mean(xb.stuck == 1) == pytest.approx(0.1, abs=0.01)
+    assert np.mean(xb.stuck == 2) == pytest.approx(0.05, abs=0.008)
+
+
+def test_read_noise_is_unbiased_and_grows_with_time():
+    w = _weights()
+    x = jnp.ones((1, M))
+    state = PCM.program(None, MAP.to_conductance(w))
+    xb = _pcm_xbar(w)
+    xb = eqx.tree_at(lambda c: c.state, xb, state)
+    keys = jax.random.split(jax.random.PRNGKey(3), 400)
+    ys = jax.vmap(lambda k: xb.mvm(x, k))(keys)[:, 0]
+    ref = (x @ w)[0]
+    sem = np.std(ys, 0) / np.sqrt(len(keys))
+    assert np.all(np.abs(np.mean(ys, 0) - ref) < 5 * sem + 1e-12)
+    # later reads: drift lowers conductance; noise (relative) grows as sqrt(ln t)
+    ys_late = jax.vmap(lambda k: xb.mvm(x, k, t_s=86400.0))(keys)[:, 0]
+    ideal_late = xb.mvm(x, t_s=86400.0)[0]
+    assert np.all(np.std(ys_late - ideal_late, 0) > 0)
+    g_day = PCM.conductance(PCM.drift(state, 86400.0))
+    np.testing.assert_allclose(ideal_late, (x @ MAP.from_conductance(g_day))[0], rtol=1e-9)
+
+
+def test_global_drift_compensation_restores_the_scale():
+    w = jnp.abs(_weights())  # all positive: drift shrinks every output
+    x = _inputs(b=16)
+    xb = _pcm_xbar(w)
+    t = 86400.0 * 30
+    err_raw = np.mean(np.abs(xb.mvm(x, t_s=t) - x @ w))
+    err_gdc = np.mean(np.abs(xb.mvm(x, t_s=t, drift_compensation=True) - x @ w))
+    assert err_gdc < 0.3 * err_raw
+
+
+def test_gradients_match_finite_differences():
+    w, x = _weights(), _inputs()
+    wiring = xbar.Wiring(r_wl=40.0, r_bl=40.0, cell="1T1R", r_access=2e3)
+    xb = _pcm_xbar(w, wiring=wiring)
+
+    def loss(wt, mode):
+        return jnp.sum(jnp.sin(xb.mvm(x, weights=wt, ir_drop=mode)))
+
+    dw = jax.random.normal(jax.random.PRNGKey(5), w.shape) * 0.3  # directions inside window
+    w0 = w * 0.5
+    for mode in ("effective",):
+        g = jax.grad(loss)(w0, mode)
+        h = 1e-5
+        fd = (loss(w0 + h * dw, mode) - loss(w0 - h * dw, mode)) / (2 * h)
+        assert float(jnp.sum(g * dw)) == pytest.approx(float(fd), rel=1e-6)
+
+
+def test_jit_and_vmap_over_instances():
+    x = _inputs()
+    dev = devices.StanfordPKU(r_series=2e3)
+
+    @jax.jit
+    def one(k):
+        xb = xbar.Crossbar.create(
+            dev,
+            (M, N),
+            key=k,
+            variability={"i0": 0.1},
+            mapping=MAP,
+            wiring=xbar.Wiring.ideal(),
+            dac=xbar.ideal_dac(0.1),
+            adc=xbar.ideal_adc(),
+            gap=1.2e-9,
+        )
+        return xb.mvm(x)
+
+    ys = jax.vmap(one)(jax.random.split(jax.random.PRNGKey(0), 8))
+    assert ys.shape == (8, 4, N)
+    # lognormal spread of I0 makes instances differ; each equals its own x @ G directly
+    assert np.std(ys[:, 0, 0]) > 0
+    k = jax.random.split(jax.random.PRNGKey(0), 8)[2]
+    xb = xbar.Crossbar.create(
+        dev,
+        (M, N),
+        key=k,
+        variability={"i0": 0.1},
+        mapping=MAP,
+        wiring=xbar.Wiring.ideal(),
+        dac=xbar.ideal_dac(0.1),
+        adc=xbar.ideal_adc(),
+        gap=1.2e-9,
+    )
+    g = xb.device.current(xb.state, 0.1) / 0.1
+    np.testing.assert_allclose(ys[2], x @ MAP.from_conductance(g), rtol=1e-9)
+
+
+def test_nonlinear_cells_without_wires_sum_device_currents():
+    dev = devices.StanfordPKU()
+    gap = jax.random.uniform(jax.random.PRNGKey(2), (M, 2 * N), minval=1.0e-9, maxval=1.7e-9)
+    xb = xbar.Crossbar.create(
+        dev,
+        (M, N),
+        mapping=MAP,
+        wiring=xbar.Wiring.ideal(),
+        dac=xbar.ideal_dac(0.5),
+        adc=xbar.ideal_adc(),
+        gap=gap,
+    )
+    x = _inputs()
+    state = xb.state
+    i = jnp.sum(dev.current(state, (x * 0.5)[:, :, None]), axis=1)
+    ref = MAP.combine(i) / xb.i_unit
+    np.testing.assert_allclose(xb.mvm(x, ir_drop="nonlinear"), ref, rtol=1e-9)
+    # sinh I-V: the linear (chord at v_read) read overestimates nothing at |x| = 1 only
+    assert np.max(np.abs(xb.mvm(x, ir_drop="none") - ref)) > 1e-6
+
+
+def test_tiled_crossbar_adds_partial_sums():
+    w, x = _weights(shape=(10, 7)), _inputs(m=10)
+    tc = xbar.TiledCrossbar.create(
+        PCM,
+        (10, 7),
+        (4, 3),
+        key=jax.random.PRNGKey(0),
+        mapping=MAP,
+        wiring=xbar.Wiring.ideal(),
+        dac=xbar.ideal_dac(),
+        adc=xbar.ideal_adc(),
+    )
+    assert tc.grid == (3, 3)
+    np.testing.assert_allclose(tc.mvm(x, weights=w), x @ w, rtol=1e-10, atol=1e-12)
+    # program each tile's devices (noise-free statistical PCM) and read them
+    tc = tc.map_tiles(
+        lambda t, wt: eqx.tree_at(lambda c: c.state, t, PCM.program(None, MAP.to_conductance(wt))),
+        tc.split(w),
+    )
+    np.testing.assert_allclose(tc.mvm(x), x @ w, rtol=1e-10, atol=1e-12)
+    # with an ADC per tile, each partial sum is quantised: error <= R * lsb / 2
+    adc = xbar.ADC(bits=6, out_bound=4.0)
+    tq = eqx.tree_at(
+        lambda t: t.tiles.adc, tc, jax.vmap(jax.vmap(lambda _: adc))(jnp.zeros((3, 3)))
+    )
+    assert np.max(np.abs(tq.mvm(x) - x @ w)) <= 3 * adc.lsb / 2 + 1e-12
+
+
+def test_create_validates():
+    with pytest.raises(ValueError, match="key"):
+        xbar.Crossbar.create(PCM, (2, 2), variability={"g_max": 0.1})
+    with pytest.raises(ValueError, match="cell"):
+        xbar.Wiring(cell="2T2R")
+    with pytest.raises(ValueError, match="r_wl"):
+        xbar.Wiring(r_wl=-1.0)
+    with pytest.raises(ValueError, match="ir_drop"):
+        _pcm_xbar(_weights()).mvm(_inputs(), ir_drop="magic")

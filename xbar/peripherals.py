@@ -1,0 +1,224 @@
+"""Crossbar peripherals: input DAC, sense amplifier, output ADC.
+
+Normalised units (as in aihwkit's ``IOParameters``): inputs ``x`` lie in ``[-1, 1]``
+(one unit = the full read voltage ``v_read``), outputs ``y`` are in units of
+"full input times one weight unit", i.e. the logical column current divided by
+``i_unit = v_read * scale`` (``scale`` from the mapping, S per weight unit). An ideal
+read therefore returns ``y = x @ W``.
+
+Quantisers are differentiable by straight-through estimates (Bengio et al.,
+arXiv:1308.3432, 2013): the forward pass rounds, the backward pass is the identity
+inside the range and zero where the value is clipped.
+
+Defaults (reference section 5.4):
+* DAC 8 bits and ADC 8 bits, ADC bound 10: aihwkit ``StandardHWATrainingPreset``
+  (Rasch et al., Nat. Commun. 14, 5282 (2023)); ``PresetIOParameters`` uses 7/9 bits
+  and bound 20. Resolution convention of aihwkit: step ``= range / (2**bits - 2)``.
+* Read voltage 0.2 V: middle of the 0.1-0.3 V analog-MVM range (UNCONFIRMED, section 5.3).
+* Read pulse 250 ns: aihwkit PCM ``t_read`` (Joshi 2020, section 3.1).
+* Converter energies: Walden figure of merit ``E = FOM * 2**bits`` per conversion
+  (R. H. Walden, IEEE JSAC 17(4), 1999); FOM values are UNCONFIRMED orders of magnitude
+  from B. Murmann, "ADC Performance Survey 1997-2024" (SAR ADCs ~1-50 fJ/step).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from devices._checks import check_nonnegative, check_positive
+
+_ENCODINGS = ("amplitude", "pulse_width", "bit_serial")
+
+
+def ste_round(x):
+    """``round(x)`` forward, identity gradient (straight-through estimate)."""
+    return x + jax.lax.stop_gradient(jnp.round(x) - x)
+
+
+def quantize(x, step, bound, clip=True):
+    """Uniform mid-tread quantiser with step ``step`` on ``[-bound, bound]`` (STE gradient).
+
+    In range the error is at most ``step / 2``; with ``clip`` values beyond ``bound`` are
+    saturated (zero gradient there, as the hardware output does not move)."""
+    if clip:
+        x = jnp.clip(x, -bound, bound)
+    return step * ste_round(x / step)
+
+
+class DAC(eqx.Module):
+    """Input digital-to-analog converter: normalised inputs -> word-line voltages.
+
+    Fields:
+        bits: resolution incl. sign (None = ideal, no quantisation). Default 8
+            (aihwkit StandardHWATrainingPreset). Levels ``k / (2**(bits-1) - 1)``.
+        v_read: read voltage [V] for input 1. Default 0.2 V (UNCONFIRMED, ref. 5.3).
+        t_read_s: read pulse width [s] (full-scale width for pulse-width encoding,
+            width of each bit for bit-serial). Default 250 ns (aihwkit PCM t_read).
+        encoding: ``"amplitude"`` (voltage proportional to x), ``"pulse_width"``
+            (+-v_read for a time proportional to |x|: the cells only ever see v_read),
+            ``"bit_serial"`` (one read per magnitude bit, shift-and-add after the ADC).
+        fom_j: energy per conversion step [J]; energy per conversion ``fom_j * 2**bits``.
+            Default 1 fJ (UNCONFIRMED).
+    """
+
+    bits: int | None = eqx.field(default=8, static=True)
+    v_read: float = 0.2
+    t_read_s: float = 250e-9
+    encoding: str = eqx.field(default="amplitude", static=True)
+    fom_j: float = 1e-15
+
+    def __check_init__(self):
+        if self.bits is not None and not (isinstance(self.bits, int) and 2 <= self.bits <= 24):
+            raise ValueError(f"DAC bits must be an integer in [2, 24] or None, got {self.bits!r}")
+        if self.encoding not in _ENCODINGS:
+            raise ValueError(f"DAC encoding must be one of {_ENCODINGS}, got {self.encoding!r}")
+        if self.encoding == "bit_serial" and self.bits is None:
+            raise ValueError("DAC encoding 'bit_serial' needs a finite number of bits")
+        check_positive("v_read", self.v_read, "V")
+        check_positive("t_read_s", self.t_read_s, "s")
+        check_nonnegative("fom_j", self.fom_j, "J")
+
+    @property
+    def n_levels(self) -> int | None:
+        """Positive levels ``2**(bits-1) - 1`` (None when ideal)."""
+        return None if self.bits is None else 2 ** (self.bits - 1) - 1
+
+    def quantize(self, x: Float[Array, "*b m"]) -> Float[Array, "*b m"]:
+        """Inputs clipped to ``[-1, 1]`` and rounded to the DAC levels (STE gradient)."""
+        if self.bits is None:
+            return jnp.clip(x, -1.0, 1.0)
+        return quantize(x, 1.0 / self.n_levels, 1.0)
+
+    def phases(self, x: Float[Array, "*b m"]) -> tuple[Float[Array, "k *b m"], Float[Array, " k"]]:
+        """The read phases of one input: ``(u, weights)``.
+
+        ``u[k]`` are normalised row drives (``v = u * v_read``) of phase ``k``, and the
+        digital result is ``sum_k weights[k] * y_k``. Amplitude and pulse-width encodings
+        have a single phase ``u = q(x)``; bit-serial has ``bits - 1`` phases of
+        ``sign(x) * bit_k`` with weights ``2**k / (2**(bits-1) - 1)``."""
+        xq = self.quantize(x)
+        if self.encoding != "bit_serial":
+            return xq[None], jnp.ones((1,), xq.dtype)
+        n_bits = self.bits - 1
+        mag = jax.lax.stop_gradient(jnp.round(jnp.abs(xq) * self.n_levels)).astype(jnp.int32)
+        sign = jax.lax.stop_gradient(jnp.sign(xq))
+        ks = jnp.arange(n_bits)
+        bits = ((mag[None] >> ks.reshape((-1,) + (1,) * xq.ndim)) & 1).astype(xq.dtype)
+        weights = (2.0**ks / self.n_levels).astype(xq.dtype)
+        u = sign[None] * bits
+        # Straight-through: the weighted sum of phases equals q(x); put its gradient on
+        # phase 0 so d(sum_k w_k u_k)/dx = 1.
+        u = u.at[0].add((xq - jax.lax.stop_gradient(xq)) / weights[0])
+        return u, weights
+
+    @property
+    def n_phases(self) -> int:
+        return self.bits - 1 if self.encoding == "bit_serial" else 1
+
+    def read_time_s(self) -> float:
+        """Duration of the input phase(s) of one read [s]."""
+        return self.t_read_s * self.n_phases
+
+    def energy_per_conversion_j(self) -> float:
+        """Energy of one conversion [J] (Walden form; 0 when ideal)."""
+        return 0.0 if self.bits is None else self.fom_j * 2.0**self.bits
+
+
+class SenseAmp(eqx.Module):
+    """Column sense amplifier (virtual ground, transimpedance): ``gain * (i + offset + noise)``.
+
+    Fields:
+        gain: analog gain [-] (1 = ideal; a column-to-column spread can be given as an
+            array of shape (N,)).
+        offset_a: input-referred offset current [A] (scalar or per column). Default 0.
+        noise_a: input-referred RMS noise current [A] per read. Default 0.
+    """
+
+    gain: float | Array = 1.0
+    offset_a: float | Array = 0.0
+    noise_a: float = 0.0
+
+    def __check_init__(self):
+        check_positive("gain", self.gain)
+        check_nonnegative("noise_a", self.noise_a, "A")
+
+    def __call__(self, i: Float[Array, "*b n"], key: PRNGKeyArray | None = None):
+        out = i + self.offset_a
+        if key is not None:
+            out = out + self.noise_a * jax.random.normal(key, i.shape, i.dtype)
+        return self.gain * out
+
+
+class ADC(eqx.Module):
+    """Column analog-to-digital converter in normalised output units.
+
+    Fields:
+        bits: resolution incl. sign (None = ideal). Default 8 (aihwkit
+            StandardHWATrainingPreset); step ``2 * out_bound / (2**bits - 2)``.
+        out_bound: full scale ``+-out_bound`` [normalised units]. Default 10 (same preset).
+            In current: ``I_fs = out_bound * v_read * scale``.
+        clip: saturate beyond full scale (True in hardware).
+        col_gain, col_offset: per-column digital calibration applied after conversion,
+            ``y = (code - col_offset) * col_gain`` (scalars or arrays of shape (N,)); see
+            :func:`xbar.calibrate_columns`.
+        rate_hz: conversions per second. Default 100 MS/s (UNCONFIRMED).
+        fom_j: Walden FOM [J per conversion step]. Default 10 fJ (UNCONFIRMED, Murmann survey).
+        cols_per_adc: columns multiplexed onto one ADC. Default 8 (UNCONFIRMED, NeuroSim-style
+            column mux).
+    """
+
+    bits: int | None = eqx.field(default=8, static=True)
+    out_bound: float = 10.0
+    clip: bool = eqx.field(default=True, static=True)
+    col_gain: float | Array = 1.0
+    col_offset: float | Array = 0.0
+    rate_hz: float = 1e8
+    fom_j: float = 10e-15
+    cols_per_adc: int = eqx.field(default=8, static=True)
+
+    def __check_init__(self):
+        if self.bits is not None and not (isinstance(self.bits, int) and 2 <= self.bits <= 24):
+            raise ValueError(f"ADC bits must be an integer in [2, 24] or None, got {self.bits!r}")
+        check_positive("out_bound", self.out_bound)
+        check_positive("rate_hz", self.rate_hz, "Hz")
+        check_nonnegative("fom_j", self.fom_j, "J")
+        if not (isinstance(self.cols_per_adc, int) and self.cols_per_adc >= 1):
+            raise ValueError(f"cols_per_adc must be a positive integer, got {self.cols_per_adc!r}")
+
+    @property
+    def lsb(self):
+        """Step of one code in normalised units (inf-free; None when ideal)."""
+        return None if self.bits is None else 2.0 * self.out_bound / (2**self.bits - 2)
+
+    def __call__(self, y: Float[Array, "*b n"]) -> Float[Array, "*b n"]:
+        """Convert normalised analog outputs (STE gradient), then apply calibration."""
+        if self.bits is None:
+            code = jnp.clip(y, -self.out_bound, self.out_bound) if self.clip else y
+        else:
+            code = quantize(y, self.lsb, self.out_bound, self.clip)
+        return (code - self.col_offset) * self.col_gain
+
+    def energy_per_conversion_j(self) -> float:
+        """Energy of one conversion [J] (Walden form; 0 when ideal)."""
+        return 0.0 if self.bits is None else self.fom_j * 2.0**self.bits
+
+    def conversion_time_s(self, n_cols: int) -> float:
+        """Time to convert ``n_cols`` columns [s]: the ``ceil(n / cols_per_adc)`` ADCs run in
+        parallel, each converting its ``cols_per_adc`` columns one after another."""
+        return min(self.cols_per_adc, n_cols) / self.rate_hz
+
+
+def ideal_dac(v_read: float = 0.2) -> DAC:
+    """A DAC without quantisation (amplitude encoding)."""
+    return DAC(bits=None, v_read=v_read)
+
+
+def ideal_adc() -> ADC:
+    """An ADC without quantisation or clipping."""
+    return ADC(bits=None, clip=False)
+
+
+__all__ = ["ADC", "DAC", "SenseAmp", "ideal_adc", "ideal_dac", "quantize", "ste_round"]

@@ -1,0 +1,96 @@
+"""Tiling: a large weight matrix split over several crossbar tiles, partial sums added digitally.
+
+``TiledCrossbar`` holds a stack of identical-shape :class:`xbar.Crossbar` tiles (a
+pytree whose array leaves carry two leading axes ``(R, C)``: tile row, tile column).
+The logical matrix ``(M, N)`` is zero-padded to ``(R tm, C tn)``; input slice ``r`` drives
+tile row ``r``; each tile's ADC output is a partial sum, and the partial sums of a tile
+column are added in the digital domain (as in aihwkit's ``max_input_size`` splitting,
+reference section 5.7, and NeuRRAM/HERMES multi-core mappings).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from .crossbar import Crossbar
+
+
+class TiledCrossbar(eqx.Module):
+    """A logical ``(M, N)`` matrix on ``R x C`` tiles of ``tile_shape`` (see module doc)."""
+
+    tiles: Crossbar
+    shape: tuple[int, int] = eqx.field(static=True)
+    tile_shape: tuple[int, int] = eqx.field(static=True)
+
+    @classmethod
+    def create(
+        cls,
+        device,
+        shape: tuple[int, int],
+        tile_shape: tuple[int, int] = (256, 256),
+        *,
+        key: PRNGKeyArray,
+        **crossbar_kwargs,
+    ) -> TiledCrossbar:
+        """Tiles for a logical ``shape`` (each tile ``Crossbar.create(device, tile_shape,
+        key=k, **crossbar_kwargs)`` with its own key: independent variability/faults)."""
+        m, n = shape
+        tm, tn = tile_shape
+        r, c = -(-m // tm), -(-n // tn)
+        keys = jax.random.split(key, r * c).reshape((r, c) + key.shape)
+
+        def make(k):
+            return Crossbar.create(device, (tm, tn), key=k, **crossbar_kwargs)
+
+        tiles = eqx.filter_vmap(eqx.filter_vmap(make))(keys)
+        return cls(tiles=tiles, shape=(m, n), tile_shape=(tm, tn))
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        tm, tn = self.tile_shape
+        return -(-self.shape[0] // tm), -(-self.shape[1] // tn)
+
+    def split(self, w: Float[Array, "m n"]) -> Float[Array, "r c tm tn"]:
+        """The zero-padded weight blocks of ``w`` per tile."""
+        (r, c), (tm, tn) = self.grid, self.tile_shape
+        m, n = self.shape
+        wp = jnp.zeros((r * tm, c * tn), w.dtype).at[:m, :n].set(w)
+        return wp.reshape(r, tm, c, tn).transpose(0, 2, 1, 3)
+
+    def map_tiles(self, fn, *args) -> TiledCrossbar:
+        """Apply ``fn(tile, *tile_args) -> Crossbar`` to every tile (args with leading
+        ``(R, C)`` axes), e.g. programming: ``tc.map_tiles(lambda t, w, k: program(t, w,
+        scheme, k)[0], tc.split(W), keys)``."""
+        new = eqx.filter_vmap(eqx.filter_vmap(fn))(self.tiles, *args)
+        return eqx.tree_at(lambda t: t.tiles, self, new)
+
+    def mvm(
+        self, x: Float[Array, "*b m"], key: PRNGKeyArray | None = None, **mvm_kwargs
+    ) -> Float[Array, "*b n"]:
+        """``y ~ x @ W``: per-tile reads (``Crossbar.mvm`` keyword arguments; a
+        ``weights=`` argument is the full logical matrix), digital sum over tile rows."""
+        (r, c), (tm, tn) = self.grid, self.tile_shape
+        m, n = self.shape
+        x = jnp.asarray(x)
+        xp = jnp.zeros(x.shape[:-1] + (r * tm,), x.dtype).at[..., :m].set(x)
+        xs = jnp.moveaxis(xp.reshape(x.shape[:-1] + (r, tm)), -2, 0)  # (R, *b, tm)
+        weights = mvm_kwargs.pop("weights", None)
+        wb = None if weights is None else self.split(weights)
+        keys = None if key is None else jax.random.split(key, r * c).reshape((r, c, -1))
+
+        def one(tile, xr, k, wt):
+            return tile.mvm(xr, k, weights=wt, **mvm_kwargs)
+
+        def row(tiles_r, xr, keys_r, w_r):
+            return eqx.filter_vmap(lambda t, k, wt: one(t, xr, k, wt))(tiles_r, keys_r, w_r)
+
+        parts = eqx.filter_vmap(row)(self.tiles, xs, keys, wb)  # (R, C, *b, tn)
+        y = jnp.sum(parts, axis=0)  # digital addition of partial sums
+        y = jnp.moveaxis(y, 0, -2).reshape(x.shape[:-1] + (c * tn,))
+        return y[..., :n]
+
+
+__all__ = ["TiledCrossbar"]
