@@ -129,7 +129,7 @@ def copy_bandwidth():
     return 2 * a.nbytes / statistics.median(times)
 
 
-PRECONDITIONERS = ("jacobi", "line")
+PRECONDITIONERS = ("jacobi", "line", "direct")
 
 
 def main(quick: bool = False):
@@ -153,8 +153,8 @@ def main(quick: bool = False):
                          t_spice=t_spice, iters=iters, err=err, load=os.getloadavg()[0]))
         print(_fmt_row(rows[-1]), flush=True)
 
-    def add_line(workload, size, fn, args, target, repeats=5, min_time=0.5, **ref):
-        """Row of the line preconditioner for the same workload (its own error vs scipy)."""
+    def add_variant(pc, workload, size, fn, args, target, repeats=5, min_time=0.5, **ref):
+        """Row of another method for the same workload (its own error vs scipy)."""
         t = median_time(lambda: jax.block_until_ready(fn(*args)), repeats, min_time)
         out = fn(*args)
         iters = None if isinstance(out, jax.Array) else int(out.cg_iterations)
@@ -162,7 +162,10 @@ def main(quick: bool = False):
         if "ref" in ref and ref["ref"] is not None:
             got = np.asarray(out if isinstance(out, jax.Array) else out.i_out)
             err = float(np.max(np.abs(got - ref["ref"])) / np.max(np.abs(ref["ref"])))
-        add(workload + " [line]", size, t, target, iters=iters, err=err)
+        add(workload + f" [{pc}]", size, t, target, iters=iters, err=err)
+
+    def add_line(*args, **kw):
+        add_variant("line", *args, **kw)
 
     print(_header(), flush=True)
     spice_ok = True
@@ -201,6 +204,13 @@ def main(quick: bool = False):
     t_sc = median_time(lambda: scipy_solve(Y, iw, ib, V, R_WIRE), repeats=3, min_time=0.0)
     add("linear, batch 256", "256x256", t, 1.0, t_sc, None, int(sol.cg_iterations), err)
     add_line("linear, batch 256", "256x256", fns["line"][0], (Gj, Vj), 1.0, 3, 0.0, ref=ref)
+    add_variant("direct", "linear, batch 256", "256x256", fns["direct"][0], (Gj, Vj), 1.0, 3, 0.0,
+                ref=ref)
+    for b in (16, 64):  # where the direct solver starts to pay off ("auto" threshold)
+        add(f"linear, batch {b}", "256x256", median_time(
+            lambda b=b: jax.block_until_ready(solve(Gj, Vj[:b])), 3, 0.0), None)
+        add_variant("direct", f"linear, batch {b}", "256x256", fns["direct"][0],
+                    (Gj, Vj[:b]), None, 3, 0.0)
     # memory-traffic floor: one pass over one (B, M, N) float64 array, read + write
     pass_s = 2 * V.shape[0] * n * n * 8 / bandwidth
     print(f"  one read+write pass over a (256, 256, 256) float64 array at the copy bandwidth: "
@@ -221,6 +231,12 @@ def main(quick: bool = False):
     t_sc = median_time(lambda: scipy_solve(Y, iw, ib, np.eye(n), R_WIRE), repeats=3, min_time=0.0)
     add("effective_matrix", "256x256", t, 5.0, t_sc, None, None, err)
     add_line("effective_matrix", "256x256", fns["line"][2], (Gj,), 5.0, 3, 0.0, ref=ref)
+    add_variant("direct", "effective_matrix", "256x256", fns["direct"][2], (Gj,), 5.0, 3, 0.0,
+                ref=ref)
+    for n in (64, 128, 512):  # growth of the direct effective matrix with size
+        Gn = jnp.asarray(problem(n, n)[0])
+        add_variant("direct", "effective_matrix", f"{n}x{n}", fns["direct"][2], (Gn,), None,
+                    3, 0.0)
 
     # sinh cells against ngspice at a size ngspice handles quickly
     if _spice.NGSPICE:
@@ -270,10 +286,13 @@ def write_results(rows, bandwidth, pass_s):
         "(factorisation + solve, all right-hand sides at once); ngspice = one `-b` run "
         "(parse + operating point + write), only up to the sizes listed (nothing extrapolated).",
         "No GPU was lent for this run: GPU targets are not measured.",
-        "Rows without a tag use the default Jacobi preconditioner; `[line]` rows use "
+        "Rows without a tag use Jacobi-preconditioned CG; `[line]` rows use "
         "`preconditioner=\"line\"` (Woodbury + tridiagonal line solves, fewer CG iterations, "
-        "dearer iterations). The machine is shared: the 1-minute load average at each row is "
-        "listed.",
+        "dearer iterations); `[direct]` rows use `preconditioner=\"direct\"` (Woodbury + "
+        "block-tridiagonal factorisation, iterative refinement; the CG column counts "
+        "refinement steps), which the default `\"auto\"` picks for linear cells with >= "
+        "max(8, min(M,N)/4) inputs and for `effective_matrix`. The machine is shared: the "
+        "1-minute load average at each row is listed.",
         f"Memory floor: numpy streaming copy {bandwidth / 1e9:.1f} GB/s (read + write), i.e. "
         f"{pass_s * 1e3:.0f} ms per read+write pass over one (256, 256, 256) float64 array "
         "(134 MB); a CG iteration on the batch needs >= ~10 such passes.",

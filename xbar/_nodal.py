@@ -100,6 +100,9 @@ def diag_A(R_wl: jax.Array, R_bl: jax.Array) -> jax.Array:
 # ---------------------------------------------------------------------------------------
 
 
+MAX_REFINE = 50  # refinement steps of the direct solver (it needs 1, a few with floors)
+
+
 def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.sum(a * b, axis=(-2, -1), keepdims=True)
 
@@ -238,7 +241,9 @@ def pcg(
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Solve ``(I + S A S) z = b`` by preconditioned CG, one CG per leading index.
 
-    ``precond``: ``"jacobi"`` (diagonal) or ``"line"`` (:func:`line_preconditioner`).
+    ``precond``: ``"jacobi"`` (diagonal), ``"line"`` (:func:`line_preconditioner`) or
+    ``"direct"`` (no CG: ``xbar._direct`` factorisation + iterative refinement, at most
+    ``MAX_REFINE`` steps).
 
     ``S`` (M, N) is the square root of the (differential) cell conductances; ``A`` is
     :func:`apply_A`.  The operator is symmetric with eigenvalues in
@@ -249,6 +254,10 @@ def pcg(
 
     Returns ``(z, iterations, converged)``; ``converged`` has the batch shape of ``b``.
     """
+    if precond == "direct":
+        from . import _direct  # (imports this module)
+
+        return _direct.solve_refined(S, R_wl, R_bl, b, tol, min(max_iter, MAX_REFINE))
     S = lax.stop_gradient(S)
     if precond == "line":
         # size-1 batch axes on S so that the factors broadcast against every input

@@ -66,7 +66,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from . import _nodal
+from . import _direct, _nodal
 
 __all__ = ["Solution", "effective_matrix", "solve"]
 
@@ -283,12 +283,29 @@ def _default_tol(dtype, tol, max_iter):
     return float(tol), int(max_iter)
 
 
-def _choose_preconditioner(preconditioner: str, M: int, N: int) -> str:
-    """Validate the ``preconditioner`` option (see :func:`solve`)."""
-    del M, N  # the choice is static; both kinds work for every shape
-    if preconditioner not in ("jacobi", "line"):
-        raise ValueError(f"preconditioner must be 'jacobi' or 'line'; got {preconditioner!r}")
-    return preconditioner
+_METHODS = ("auto", "jacobi", "line", "direct")
+DIRECT_MAX_BYTES = 2 * 1024**3
+"""Largest factorisation (bytes) that ``preconditioner="auto"`` lets the direct solver hold."""
+
+
+def _choose_preconditioner(
+    preconditioner: str, M: int, N: int, n_rhs: int = 1, linear: bool = True, dtype=jnp.float64
+) -> str:
+    """Validate the ``preconditioner`` option and resolve ``"auto"`` (see :func:`solve`).
+
+    ``"auto"`` picks the direct factorisation for linear cells when there are enough
+    right-hand sides to pay for it (``n_rhs >= max(8, min(M, N) / 4)``; measured
+    break-even ~50 inputs at 256x256 on a 2-core CPU, ``benchmarks/RESULTS.md``) and its
+    factors fit in ``DIRECT_MAX_BYTES``; otherwise Jacobi-preconditioned CG.
+    """
+    if preconditioner not in _METHODS:
+        raise ValueError(f"preconditioner must be one of {_METHODS}; got {preconditioner!r}")
+    if preconditioner != "auto":
+        return preconditioner
+    fits = _direct.factor_bytes(M, N, jnp.dtype(dtype).itemsize) <= DIRECT_MAX_BYTES
+    if linear and fits and n_rhs >= max(8, min(M, N) / 4):
+        return "direct"
+    return "jacobi"
 
 
 def solve(
@@ -306,7 +323,7 @@ def solve(
     max_iter: int | None = None,
     max_newton: int = 50,
     throw: bool = True,
-    preconditioner: str = "jacobi",
+    preconditioner: str = "auto",
 ) -> Solution:
     """Solve the full nodal equations of a passive crossbar read.
 
@@ -334,13 +351,21 @@ def solve(
         max_newton: Newton iterations for nonlinear cells.
         throw: raise (``eqx.error_if``, works under ``jit``) when the tolerance is not met;
             with ``False`` check ``Solution.converged`` yourself.
-        preconditioner: ``"jacobi"`` (default) or ``"line"``: the exact inverse of each
-            line family (word lines, bit lines) by Woodbury + batched tridiagonal solves,
-            combined symmetrically (``_nodal.line_preconditioner``).  ``"line"`` needs
-            2.5-3x fewer CG iterations (e.g. 15 -> 6 at 256x256, 42 -> 19 at 1024x1024,
-            1 ohm wires) but on a CPU each iteration costs 3-5x more, so it is faster only
-            for large batches (``benchmarks/RESULTS.md``).  Zero-resistance segments are
-            floored inside the preconditioner only (the solution stays exact).
+        preconditioner: the linear-solve method.  ``"jacobi"``: diagonal-preconditioned
+            CG.  ``"line"``: CG preconditioned with the exact inverse of each line family
+            (word lines, bit lines) by Woodbury + batched tridiagonal solves, combined
+            symmetrically (``_nodal.line_preconditioner``); 2.5-3x fewer iterations
+            (e.g. 15 -> 6 at 256x256, 42 -> 19 at 1024x1024, 1 ohm wires), each 3-5x
+            dearer on a CPU.  ``"direct"``: no CG; a block-tridiagonal factorisation
+            (``xbar._direct``, ``O(max(M,N) min(M,N)^3)`` once, then four dense block
+            products per input, storing ``2 max(M,N) min(M,N)^2`` numbers) applied with
+            iterative refinement against the true operator until the CG criterion
+            holds (``cg_iterations`` then counts refinement steps, normally 1 per solve).
+            It pays off for batches of inputs.  ``"auto"`` (default): ``"direct"`` for
+            linear cells with at least ``max(8, min(M, N)/4)`` inputs whose factors fit
+            in ``DIRECT_MAX_BYTES``, else ``"jacobi"``.  Zero-resistance segments are
+            floored inside the preconditioner / factorisation only (the residual test
+            uses the exact operator, so the solution stays exact).
 
     Returns:
         A :class:`Solution`; ``i_out = sum_i i_cell[i, :]``; with all wire resistances zero
@@ -367,9 +392,11 @@ def solve(
     series = selector is not None or not (
         isinstance(r_cell_series, (int, float)) and r_cell_series == 0
     )
+    n_rhs = int(np.prod(np.shape(v_in)[:-1], dtype=int))
+    linear = iv is None and selector is None
+    pc = _choose_preconditioner(preconditioner, M, N, n_rhs, linear, dtype)
     return _solve_impl(
-        G, v_in, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton, throw,
-        _choose_preconditioner(preconditioner, M, N),
+        G, v_in, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton, throw, pc
     )
 
 
@@ -433,29 +460,56 @@ def effective_matrix(
     tol: float | None = None,
     max_iter: int | None = None,
     throw: bool = True,
-    preconditioner: str = "jacobi",
+    preconditioner: str = "auto",
 ) -> Float[Array, "M N"]:
     """Effective conductance matrix ``W_eff`` [S] of a linear crossbar with wire resistance.
 
     For linear cells the outputs are linear in the inputs, ``i_out = v_in @ W_eff``;
     row ``i`` of ``W_eff`` is the response to ``v_in = e_i`` (1 V on row ``i``, others at
-    0 V), so ``W_eff`` is obtained from ``M`` solves batched into one (see :func:`solve` for
-    arguments, method and convergence).  Without wire resistance ``W_eff = G``.
-    Differentiable w.r.t. ``G`` and the resistances (implicit differentiation).
+    0 V).  Without wire resistance ``W_eff = G``.  Arguments as in :func:`solve`.
+
+    Method: with ``preconditioner="direct"`` (what ``"auto"`` picks when the factors fit
+    in ``DIRECT_MAX_BYTES``) and ``N <= M``, one block-tridiagonal factorisation and a
+    single elimination sweep that carries all ``M`` unit inputs to the sense row
+    (``xbar._direct.effective_matrix_rows``), differentiated directly (no iterations to
+    back-propagate through).  It is validated by a full solve of one probe input with the
+    same factors and iterative refinement against the exact operator: the relative
+    mismatch must be ``<= 100 tol`` or the result is flagged (``throw``).  Otherwise
+    (``N > M``, or an iterative method) ``M`` solves batched into one (:func:`solve`).
     """
     M = np.shape(G)[0] if np.ndim(G) == 2 else 0
     dtype = jnp.promote_types(jnp.result_type(G), jnp.float32)
-    sol = solve(
-        G,
-        jnp.eye(M, dtype=dtype),
-        r_wl=r_wl,
-        r_bl=r_bl,
-        r_src=r_src,
-        r_sense=r_sense,
-        r_cell_series=r_cell_series,
-        tol=tol,
-        max_iter=max_iter,
-        throw=throw,
-        preconditioner=preconditioner,
-    )
+    kw = dict(r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense, r_cell_series=r_cell_series)
+    if np.ndim(G) == 2 and M > 0:
+        N = np.shape(G)[1]
+        pc = _choose_preconditioner(preconditioner, M, N, n_rhs=max(M, 8 * min(M, N)), dtype=dtype)
+        G_, R_wl, R_bl, r_cs, dtype = _prepare(G, r_wl, r_bl, r_src, r_sense, r_cell_series)
+        # The sweep reads the output off the bit-line voltages: it needs every bit-line
+        # segment > 0, or none (known here unless the resistances are traced).
+        mixed = _nodal.is_concrete(R_bl) and 0 < np.count_nonzero(np.asarray(R_bl)) < M * N
+        if pc == "direct" and N <= M and not mixed:
+            tol_, max_iter_ = _default_tol(dtype, tol, max_iter)
+            return _effective_direct(G_, R_wl, R_bl, r_cs, tol_, min(max_iter_, _nodal.MAX_REFINE), throw)
+    else:
+        pc = preconditioner
+    sol = solve(G, jnp.eye(M, dtype=dtype), **kw, tol=tol, max_iter=max_iter, throw=throw,
+                preconditioner=pc)
     return sol.i_out
+
+
+@eqx.filter_jit
+def _effective_direct(G, R_wl, R_bl, r_cs, tol, max_iter, throw):
+    M = G.shape[0]
+    G_eff = G / (1 + r_cs * G)
+    # A fixed, input-independent probe with no special structure (entries in [0.5, 1.5]).
+    v_probe = 1.0 + 0.5 * jnp.sin(1.0 + 2.399963 * jnp.arange(M, dtype=G.dtype))
+    W, err, ok = _direct.effective_matrix_rows(G_eff, R_wl, R_bl, v_probe, tol, max_iter)
+    good = ok & (err <= 100 * tol)
+    if throw:
+        W = eqx.error_if(
+            W,
+            ~good,
+            "xbar.effective_matrix: the direct factorisation failed its probe check (e.g. "
+            "zero-resistance bit-line segments); use preconditioner='jacobi'",
+        )
+    return W
