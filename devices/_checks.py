@@ -35,7 +35,8 @@ def check_finite(name: str, value) -> None:
 def check_range(name: str, value, lo=-np.inf, hi=np.inf, *, lo_open=False, hi_open=False, unit=""):
     """Raise ``ValueError`` unless ``lo <= value <= hi`` (open ends when asked) and finite."""
     arr = _concrete(value)
-    if arr is None:
+    lo, hi = _concrete(lo), _concrete(hi)  # bounds may be (per-device) parameters
+    if arr is None or lo is None or hi is None:  # traced: checked at run time, if at all
         return
     if np.any(np.isnan(arr)):
         raise ValueError(f"{name} must not be NaN, got {value!r}")
@@ -45,7 +46,14 @@ def check_range(name: str, value, lo=-np.inf, hi=np.inf, *, lo_open=False, hi_op
         left = "(" if lo_open else "["
         right = ")" if hi_open else "]"
         u = f" {unit}" if unit else ""
-        raise ValueError(f"{name} must lie in {left}{lo}, {hi}{right}{u}, got {_show(arr)}{u}")
+        raise ValueError(
+            f"{name} must lie in {left}{_bound(lo, np.min)}, {_bound(hi, np.max)}{right}{u}, "
+            f"got {_show(arr)}{u}"
+        )
+
+
+def _bound(b, reduce) -> str:
+    return f"{float(b)}" if b.ndim == 0 else f"{float(reduce(b))}"
 
 
 def check_positive(name: str, value, unit: str = "") -> None:

@@ -195,10 +195,10 @@ class StanfordPKU(Device):
 
     def check_state_values(self, values: Mapping[str, object]) -> None:
         if "gap" in values:
-            gmin = float(np.min(np.asarray(self.gap_min)))
-            gmax = float(np.max(np.asarray(self.gap_max)))
-            # A relative slack of 1e-9 lets rounded literals like 1.7 * 1e-9 pass.
-            check_range("gap", values["gap"], gmin * (1 - 1e-6), gmax * (1 + 1e-6), unit="m")
+            # Bounds may be traced (parameters under jit/vmap): then nothing is checked
+            # here.  A relative slack lets rounded literals like 1.7 * 1e-9 pass.
+            check_range("gap", values["gap"], _scaled(self.gap_min, 1 - 1e-6),
+                        _scaled(self.gap_max, 1 + 1e-6), unit="m")
 
     # ---- electrical ------------------------------------------------------------------
     @property
@@ -452,3 +452,8 @@ def _apply_pulse_jit(model, state, v, width_s, key):
 
 
 __all__ = ["RRAMState", "StanfordPKU"]
+
+
+def _scaled(bound, factor):
+    """``bound * factor``, or ``bound`` unchanged when it is traced."""
+    return bound if isinstance(bound, jax.core.Tracer) else np.asarray(bound, float) * factor

@@ -368,6 +368,16 @@ def test_init_state_validates(model):
     assert s.gap.shape == (3, 2) and np.all(s.gap == model.gap_ini)
 
 
+def test_init_state_with_traced_parameters():
+    """Parameters traced under jit/vmap (device-to-device studies) skip the eager range
+    check instead of failing; concrete ones are still checked."""
+    f = jax.jit(jax.vmap(lambda gmax: StanfordPKU(gap_max=gmax).init_state((2,), gap=1.2e-9).gap))
+    gaps = f(jnp.array([1.5e-9, 1.7e-9]))
+    np.testing.assert_allclose(gaps, 1.2e-9)
+    with pytest.raises(ValueError, match="gap"):
+        StanfordPKU(gap_max=1.5e-9).init_state((2,), gap=1.6e-9)
+
+
 def test_sample_device_to_device():
     m = StanfordPKU()
     ms = m.sample(jax.random.PRNGKey(0), (20_000,), {"g0": 0.05, "tox": 0.02})
