@@ -34,11 +34,18 @@ or, with ``preconditioner="line"``, by CG preconditioned with the exact inverses
 word-line and bit-line families (each ``A_line = L R L^T`` has a tridiagonal inverse, so
 by Woodbury ``(I + S A_line S)^{-1} = I - S (A_line^{-1} + S^2)^{-1} S`` is one batched
 Thomas solve per line), combined as ``P_w^{-1} (K_w + P_b^{-1}) P_w^{-1}``: 2.5-3x fewer
-iterations, each 3-5x dearer on a CPU (see ``benchmarks/RESULTS.md``).
+iterations, each 3-5x dearer on a CPU (see ``benchmarks/RESULTS.md``), or, with
+``preconditioner="direct"``, without CG: Woodbury's identity on one line family turns
+``K`` into a block-tridiagonal system (blocks along the shorter side of the array),
+factorised once by block elimination and applied to a whole batch as dense block
+products, with iterative refinement against the exact operator (``xbar._direct``).  The
+default ``"auto"`` uses it for linear cells with many inputs and for
+:func:`effective_matrix`, where a single elimination sweep carries all unit inputs to the
+sense row.
 Nonlinear cells use Newton's method on ``F`` from ``u = v_in`` (for convex cell laws such
 as ``sinh`` the iterates approach the root from above).
 
-Convergence: CG stops when ``||r||_2 <= tol ||b||_2`` (per input vector), Newton when
+Convergence: CG (and the refinement of the direct solver) stops when ``||r||_2 <= tol ||b||_2`` (per input vector), Newton when
 ``max|F(u)| <= tol * max|v_in|`` (per input vector); ``tol`` defaults to ``1e-10``
 (float64) / ``1e-5`` (float32).  ``Solution.converged`` reports it; with ``throw=True``
 (default) a failure raises at run time through ``eqx.error_if`` (also under ``jit``).
