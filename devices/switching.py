@@ -38,7 +38,20 @@ def _shape(v, width_s):
     return jnp.broadcast_shapes(jnp.shape(v), jnp.shape(width_s))
 
 
-class LognormalSwitching(eqx.Module):
+class _Switching(eqx.Module):
+    """Shared sampling of a switching law given its ``probability(v, width_s)``."""
+
+    def probability(self, v, width_s):
+        raise NotImplementedError
+
+    def sample(
+        self, key: PRNGKeyArray, v: Float[Array, "*shape"], width_s: float | Float[Array, "*shape"]
+    ) -> Bool[Array, "*shape"]:
+        """Bernoulli outcome (True = switched) for each pulse, independent per device."""
+        return jax.random.uniform(key, _shape(v, width_s)) < self.probability(v, width_s)
+
+
+class LognormalSwitching(_Switching):
     """Lognormal switching-time statistics (Medeiros-Ribeiro et al., Nanotechnology 2011).
 
     Fields:
@@ -67,12 +80,6 @@ class LognormalSwitching(eqx.Module):
         z = (jnp.log(width_s) - jnp.log(self.t0) + jnp.abs(v) / self.v0) / self.sigma
         return ndtr(z)
 
-    def sample(
-        self, key: PRNGKeyArray, v: Float[Array, "*shape"], width_s: float | Float[Array, "*shape"]
-    ) -> Bool[Array, "*shape"]:
-        """Bernoulli outcome (True = switched) for each pulse, independent per device."""
-        return jax.random.uniform(key, _shape(v, width_s)) < self.probability(v, width_s)
-
     def switching_time(
         self, key: PRNGKeyArray, v: Float[Array, "*shape"], shape: tuple[int, ...] = ()
     ) -> Float[Array, "*shape"]:
@@ -82,7 +89,7 @@ class LognormalSwitching(eqx.Module):
         return self.median_time(v) * jnp.exp(self.sigma * xi)
 
 
-class PoissonSwitching(eqx.Module):
+class PoissonSwitching(_Switching):
     """Poisson (exponential switching-time) statistics (Gaba et al., Nanoscale 2013).
 
     Fields:
@@ -106,12 +113,6 @@ class PoissonSwitching(eqx.Module):
     ) -> Float[Array, "*shape"]:
         """``P = 1 - exp(-t_p / tau(V))`` for a pulse ``v`` [V] of ``width_s`` [s]."""
         return -jnp.expm1(-width_s / self.mean_time(v))
-
-    def sample(
-        self, key: PRNGKeyArray, v: Float[Array, "*shape"], width_s: float | Float[Array, "*shape"]
-    ) -> Bool[Array, "*shape"]:
-        """Bernoulli outcome (True = switched) for each pulse, independent per device."""
-        return jax.random.uniform(key, _shape(v, width_s)) < self.probability(v, width_s)
 
     def switching_time(
         self, key: PRNGKeyArray, v: Float[Array, "*shape"], shape: tuple[int, ...] = ()

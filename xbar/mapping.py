@@ -30,16 +30,9 @@ from jaxtyping import Array, Float
 from devices._checks import check_less, check_nonnegative, check_positive
 
 
-class DifferentialMapping(eqx.Module):
-    """Signed weights on differential pairs ``(G+, G-)``; see the module docstring.
-
-    Fields:
-        g_min: conductance of an "off" device [S]. Default 0 S (aihwkit PCM: the
-            unused device is at 0, Joshi 2020).
-        g_max: largest programmed conductance [S]. Default 25 uS (Joshi 2020, aihwkit
-            ``PCMLikeNoiseModel`` g_max).
-        w_max: weight magnitude mapped to ``g_max`` [weight units]. Default 1.
-    """
+class _Window(eqx.Module):
+    """Conductance window and weight range shared by the mappings (fields documented
+    on :class:`DifferentialMapping`)."""
 
     g_min: float = 0.0
     g_max: float = 25e-6
@@ -50,6 +43,23 @@ class DifferentialMapping(eqx.Module):
         check_positive("g_max", self.g_max, "S")
         check_positive("w_max", self.w_max)
         check_less("g_min", self.g_min, "g_max", self.g_max, "S")
+
+    def from_conductance(self, g: Float[Array, "*b m p"]) -> Float[Array, "*b m n"]:
+        """Weights read back from conductances [S] (inverse of ``to_conductance``)."""
+        return self.combine(g) / self.scale
+
+
+class DifferentialMapping(_Window):
+    """Signed weights on differential pairs ``(G+, G-)``; see the module docstring.
+
+    Fields:
+        g_min: conductance of an "off" device [S]. Default 0 S (aihwkit PCM: the
+            unused device is at 0, Joshi 2020).
+        g_max: largest programmed conductance [S]. Default 25 uS (Joshi 2020, aihwkit
+            ``PCMLikeNoiseModel`` g_max).
+        w_max: weight magnitude mapped to ``g_max`` [weight units]. Default 1.
+    """
+
 
     @property
     def scale(self):
@@ -72,26 +82,13 @@ class DifferentialMapping(eqx.Module):
         """Logical column quantities from physical ones: ``x[2j] - x[2j+1]``."""
         return i_phys[..., 0::2] - i_phys[..., 1::2]
 
-    def from_conductance(self, g: Float[Array, "*b m p"]) -> Float[Array, "*b m n"]:
-        """Weights read back from conductances [S] (inverse of ``to_conductance``)."""
-        return self.combine(g) / self.scale
 
-
-class ReferenceMapping(eqx.Module):
+class ReferenceMapping(_Window):
     """Signed weights on one device each plus a reference column; see the module docstring.
 
     Fields as :class:`DifferentialMapping`; the reference devices (last physical
     column) are programmed to ``g_ref = (g_min + g_max) / 2``."""
 
-    g_min: float = 0.0
-    g_max: float = 25e-6
-    w_max: float = 1.0
-
-    def __check_init__(self):
-        check_nonnegative("g_min", self.g_min, "S")
-        check_positive("g_max", self.g_max, "S")
-        check_positive("w_max", self.w_max)
-        check_less("g_min", self.g_min, "g_max", self.g_max, "S")
 
     @property
     def g_ref(self):
@@ -117,10 +114,6 @@ class ReferenceMapping(eqx.Module):
     def combine(self, i_phys: Float[Array, "*b p"]) -> Float[Array, "*b n"]:
         """Logical column quantities: each column minus the reference column."""
         return i_phys[..., :-1] - i_phys[..., -1:]
-
-    def from_conductance(self, g: Float[Array, "*b m p"]) -> Float[Array, "*b m n"]:
-        """Weights read back from conductances [S]."""
-        return self.combine(g) / self.scale
 
 
 Mapping = DifferentialMapping | ReferenceMapping
