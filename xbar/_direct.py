@@ -93,12 +93,12 @@ def factor_bytes(M: int, N: int, itemsize: int) -> int:
 class Factor:
     """Factors of ``K`` in canonical layout (a plain container; not a pytree leaf)."""
 
-    def __init__(self, S, X, Linv, gc, g0, has_d, has_t):
+    def __init__(self, S, X, Linv, gc, g0, has_d, has_t, N=None):
         self.S, self.X, self.Linv, self.gc, self.g0 = S, X, Linv, gc, g0
-        self.has_d, self.has_t = has_d, has_t
+        self.has_d, self.has_t, self.N = has_d, has_t, N
 
 
-def factor(D: jax.Array, Rd: jax.Array, Rt: jax.Array) -> Factor:
+def factor(D: jax.Array, Rd: jax.Array, Rt: jax.Array, with_n: bool = False) -> Factor:
     """Factorise ``K`` for canonical ``D = S^2``, dense-family ``Rd``, tridiagonal ``Rt``.
 
     Everything but the stored ``S`` (used by :func:`apply` only) is a function of ``D``,
@@ -111,7 +111,7 @@ def factor(D: jax.Array, Rd: jax.Array, Rt: jax.Array) -> Factor:
 
     # X_p = (T_d,p + D_p)^{-1}: segment q joins node q-1 (ground for q = 0) and node q.
     gd_next = jnp.concatenate([gd[:, 1:], jnp.zeros_like(gd[:, :1])], axis=1)
-    d, l = _nodal._tridiag_factor((gd + gd_next + D).T, (-gd_next).T)  # (Q, P)
+    d, l = _nodal.chain_factor(gd.T, gd_next.T, D.T, grounded_start=True)  # (Q, P)
     eye = jnp.broadcast_to(jnp.eye(Q, dtype=D.dtype)[:, None, :], (Q, P, Q))
     X = _nodal._tridiag_apply(d[:, :, None], l[:, :, None], eye)  # X[q, p, r]
     X = jnp.moveaxis(X, 1, 0)
@@ -119,20 +119,37 @@ def factor(D: jax.Array, Rd: jax.Array, Rt: jax.Array) -> Factor:
     X = jnp.where(has_d, X, 0)
 
     # Y: diagonal blocks diag(T_t) + S P_d^{-1} S = diag(T_t + D) - D X D; block p couples
-    # to block p+1 through -diag(gt[p+1]).  Eliminate from p = P-1 down to p = 0.
-    gt_next = jnp.concatenate([gt[1:], jnp.zeros_like(gt[:1])], axis=0)
-    ydiag = gt + gt_next + D
-    gc = gt_next  # coupling of block p to block p+1
+    # to block p+1 through -diag(gt[p+1]).  Eliminate from p = P-1 down to p = 0.  For a
+    # bare chain (D = 0) the pivots are exactly diag(gt[p]), so the recursion is carried
+    # in the excess E_p = Lam_p - diag(gt[p]):
+    #     E_p = H_p + diag(gt[p+1]) - G Lam_{p+1}^{-1} G = H_p + G Lam_{p+1}^{-1} E_{p+1},
+    # (G = diag(gt[p+1]), H_p = S P_d^{-1} S).  The first form cancels ~|G| / |E| digits
+    # per step, harmless in float64; float32 uses the second (one more block product).
+    # ``with_n`` also returns N_p = Lam_p^{-1} E_p, which lets a sweep carry currents.
+    gc = jnp.concatenate([gt[1:], jnp.zeros_like(gt[:1])], axis=0)  # block p <-> p+1
+    cancel_free = D.dtype != jnp.float64
+    need_n = cancel_free or with_n
 
-    def step(Linv_next, inp):
-        X_p, D_p, yd_p, g_p = inp
-        Lam = -(D_p[:, None] * X_p * D_p[None, :]) - g_p[:, None] * Linv_next * g_p[None, :]
-        Lam = Lam + jnp.diag(yd_p)
-        Linv = jnp.linalg.inv(Lam)
+    def step(carry, inp):
+        Linv_next, N_next = carry
+        X_p, D_p, g_p, g_own = inp
+        H = jnp.diag(D_p) - D_p[:, None] * X_p * D_p[None, :]
+        if cancel_free:
+            E = H + g_p[:, None] * N_next  # N_next = Lam_{p+1}^{-1} E_{p+1}
+        else:
+            E = H + jnp.diag(g_p) - g_p[:, None] * Linv_next * g_p[None, :]
+        E = 0.5 * (E + E.T)
+        Linv = jnp.linalg.inv(E + jnp.diag(g_own))
         Linv = 0.5 * (Linv + Linv.T)
-        return Linv, Linv
+        N = Linv @ E if need_n else N_next
+        return (Linv, N), ((Linv, N) if with_n else Linv)
 
-    _, Linv = lax.scan(step, jnp.zeros((Q, Q), D.dtype), (X, D, ydiag, gc), reverse=True)
+    zero = jnp.zeros((Q, Q), D.dtype)
+    _, out = lax.scan(step, (zero, zero), (X, D, gc, gt), reverse=True)
+    if with_n:
+        Linv, N = out
+        return Factor(S, X, Linv, gc, gt[0], has_d, has_t, N)
+    Linv = out
     return Factor(S, X, Linv, gc, gt[0], has_d, has_t)
 
 
@@ -252,14 +269,25 @@ def effective_matrix_rows(G, R_wl, R_bl, v_probe, tol, max_iter):
     M, N = G.shape
     Rd, Rt = families(R_wl, R_bl, "rows")
     D = to_canonical(G, "rows")
-    f = factor(D, Rd, Rt)
+    f = factor(D, Rd, Rt, with_n=True)
     # Block p's right-hand side for its own unit input: S P^{-1} S 1 = D - D (X D 1).
     h = D - D * jnp.einsum("pqr,pr->pq", f.X, D)
     r = jnp.eye(M, dtype=G.dtype)[:, :, None] * h[:, None, :]  # (P, inputs, Q)
-    c = _sweep(f, r)
-    # c[0] = bit-line voltages at the sense row (inputs e, Q); without bit-line resistance
-    # the cell currents of input e flow straight out: i_out = h_e.
-    W = jnp.where(f.has_t, f.g0 * c[0], h)[::-1]  # input e <-> block e <-> row M-1-e
+
+    # Sweep in currents: y_p = r_p + y_{p+1} Lam_{p+1}^{-1} G = r_p + y_{p+1} (I - N_{p+1})
+    # (row vectors), the current reaching row p from the rows above less what leaks
+    # back through their cells.  The correction is a few per cent, so no digits cancel
+    # (the voltage form c_p = y_p Lam_p^{-1} loses ~1e-4 in float32).
+    def fwd(y_next, inp):
+        r_p, N_next = inp
+        y = r_p + y_next - y_next @ N_next
+        return y, None
+
+    N_shift = jnp.concatenate([f.N[1:], jnp.zeros_like(f.N[:1])])  # N_{p+1} at step p
+    y0, _ = lax.scan(fwd, jnp.zeros_like(r[0]), (r, N_shift), reverse=True)
+    # i_out = g0 * (y_0 Lam_0^{-1}) = y_0 (I - N_0); without bit-line resistance the cell
+    # currents of input e flow straight out: i_out = h_e.
+    W = jnp.where(f.has_t, y0 - y0 @ f.N[0], h)[::-1]  # input e <-> block e <-> row M-1-e
 
     # Probe (no gradient needed: it only validates W).
     fs = jax.tree_util.tree_map(lax.stop_gradient, (f.S, f.X, f.Linv, f.gc, f.g0))

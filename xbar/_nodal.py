@@ -141,6 +141,44 @@ def _tridiag_factor(a: jax.Array, b: jax.Array) -> tuple[jax.Array, jax.Array]:
     return d, l
 
 
+def chain_factor(
+    g_in: jax.Array, g_out: jax.Array, D: jax.Array, grounded_start: bool
+) -> tuple[jax.Array, jax.Array]:
+    """LDL^T of a resistor-chain Laplacian plus a diagonal, without cancellation.
+
+    Node ``k`` (axis 0; other axes = independent lines) joins node ``k-1`` through
+    ``g_in[k]`` (to ground for ``k = 0`` if ``grounded_start``, else ``g_in[0]`` is
+    ignored) and node ``k+1`` through ``g_out[k]`` (to ground for the last node; 0 for an
+    open end), and ground through ``D[k]``.  The matrix has diagonal
+    ``g_in + g_out + D`` and off-diagonal ``-g_out[k] = -g_in[k+1]``.  Gaussian
+    elimination from ``k = 0`` gives pivots ``d_k = g_out[k] + e_k``, where
+    ``e_k = D_k + g_in[k] e_{k-1} / (g_in[k] + e_{k-1})`` is the conductance to ground of
+    everything before node ``k`` (a series/parallel reduction of positive numbers).
+    Carrying ``e`` instead of ``d`` avoids the cancellation of the textbook recursion
+    ``d_k = a_k - b^2 / d_{k-1}``, which loses ``log10(|d| / e)`` digits per pivot: with
+    ohm-scale wires and micro-siemens cells that is most of float32.
+    Returns ``(d, l)`` in the convention of :func:`_tridiag_factor`.
+    """
+    tiny = jnp.finfo(D.dtype).tiny
+    first = (jnp.arange(D.shape[0]) == 0).reshape((-1,) + (1,) * (D.ndim - 1))
+    g_in = jnp.where(first, g_in if grounded_start else 0, g_in)
+
+    def step(e_prev, inp):
+        gi, D_k = inp
+        den = gi + e_prev
+        ok = den > 0
+        e = D_k + jnp.where(ok, gi * e_prev / jnp.where(ok, den, 1), 0)
+        return e, e
+
+    e0 = D[0] + g_in[0]  # node 0: its own load plus the segment to ground (if any)
+    _, e_rest = lax.scan(step, e0, (g_in[1:], D[1:]))
+    e = jnp.concatenate([e0[None], e_rest])
+    d = jnp.maximum(g_out + e, tiny)
+    d_prev = jnp.concatenate([jnp.ones_like(d[:1]), d[:-1]])
+    l = jnp.where(first, 0, -g_in / d_prev)
+    return d, l
+
+
 def _tridiag_apply(d: jax.Array, l: jax.Array, w: jax.Array) -> jax.Array:
     """Solve ``L D L^T x = w`` along axis 0 (``d``, ``l`` broadcast against ``w[k]``)."""
 
@@ -193,12 +231,12 @@ def line_factors(S: jax.Array, R_wl: jax.Array, R_bl: jax.Array):
     g, has_w = _chain_conductances(R_wl.T)  # (N, M)
     g_next = jnp.concatenate([g[1:], jnp.zeros_like(g[:1])])
     g, g_next = chain(g), chain(g_next)
-    fw = _tridiag_factor(g + g_next + jnp.moveaxis(D, -1, 0), -g_next * jnp.ones_like(D[..., 0]))
+    fw = chain_factor(g, g_next, jnp.moveaxis(D, -1, 0), grounded_start=True)
     # Bit lines: line axis i = rows; segment i joins node i and i+1 (i = M-1: sense node).
     g, has_b = _chain_conductances(R_bl)  # (M, N)
     g_prev = jnp.concatenate([jnp.zeros_like(g[:1]), g[:-1]])
     g, g_prev = chain(g), chain(g_prev)
-    fb = _tridiag_factor(g + g_prev + jnp.moveaxis(D, -2, 0), -g * jnp.ones_like(D[..., 0, :]))
+    fb = chain_factor(g_prev, g, jnp.moveaxis(D, -2, 0), grounded_start=False)
     return fw, has_w, fb, has_b
 
 

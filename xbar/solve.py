@@ -476,10 +476,13 @@ def effective_matrix(
     0 V).  Without wire resistance ``W_eff = G``.  Arguments as in :func:`solve`.
 
     Method: with ``preconditioner="direct"`` (what ``"auto"`` picks when the factors fit
-    in ``DIRECT_MAX_BYTES``) and ``N <= M``, one block-tridiagonal factorisation and a
-    single elimination sweep that carries all ``M`` unit inputs to the sense row
-    (``xbar._direct.effective_matrix_rows``), differentiated directly (no iterations to
-    back-propagate through).  It is validated by a full solve of one probe input with the
+    in ``DIRECT_MAX_BYTES``), one block-tridiagonal factorisation and a single
+    elimination sweep that carries all ``M`` unit inputs, as currents, to the sense row
+    (``xbar._direct.effective_matrix_rows``; for ``N > M`` on the reciprocal network,
+    ``W = W_recip^T``), differentiated directly (no iterations to back-propagate
+    through).  Accuracy: ~1e-12 relative in float64; in float32 the sequential
+    elimination accumulates rounding, measured 1e-5 / 8e-5 / 1.8e-4 relative at
+    128 / 256 / 512 square (``tests``, ``benchmarks/RESULTS.md``).  It is validated by a full solve of one probe input with the
     same factors and iterative refinement against the exact operator: the relative
     mismatch must be ``<= 100 tol`` or the result is flagged (``throw``).  Otherwise
     (``N > M``, or an iterative method) ``M`` solves batched into one (:func:`solve`).
@@ -491,12 +494,16 @@ def effective_matrix(
         N = np.shape(G)[1]
         pc = _choose_preconditioner(preconditioner, M, N, n_rhs=max(M, 8 * min(M, N)), dtype=dtype)
         G_, R_wl, R_bl, r_cs, dtype = _prepare(G, r_wl, r_bl, r_src, r_sense, r_cell_series)
-        # The sweep reads the output off the bit-line voltages: it needs every bit-line
-        # segment > 0, or none (known here unless the resistances are traced).
-        mixed = _nodal.is_concrete(R_bl) and 0 < np.count_nonzero(np.asarray(R_bl)) < M * N
-        if pc == "direct" and N <= M and not mixed:
+        # For N > M the sweep runs on the reciprocal network (see _effective_direct).  It
+        # reads the output off the voltages of the family that ends at the outputs (bit
+        # lines, or word lines when transposed): every segment of it must be > 0, or none
+        # (known here unless the resistances are traced).
+        R_out = np.asarray(R_bl if N <= M else R_wl) if _nodal.is_concrete(R_bl) else None
+        mixed = R_out is not None and 0 < np.count_nonzero(R_out) < M * N
+        if pc == "direct" and not mixed:
             tol_, max_iter_ = _default_tol(dtype, tol, max_iter)
-            return _effective_direct(G_, R_wl, R_bl, r_cs, tol_, min(max_iter_, _nodal.MAX_REFINE), throw)
+            max_iter_ = min(max_iter_, _nodal.MAX_REFINE)
+            return _effective_direct(G_, R_wl, R_bl, r_cs, tol_, max_iter_, throw)
     else:
         pc = preconditioner
     sol = solve(G, jnp.eye(M, dtype=dtype), **kw, tol=tol, max_iter=max_iter, throw=throw,
@@ -506,8 +513,20 @@ def effective_matrix(
 
 @eqx.filter_jit
 def _effective_direct(G, R_wl, R_bl, r_cs, tol, max_iter, throw):
-    M = G.shape[0]
+    M, N = G.shape
     G_eff = G / (1 + r_cs * G)
+    if N > M:
+        # Reciprocity: the short-circuit transfer conductances of a resistive network are
+        # symmetric, W[i, j] = (current into row driver i when column j is driven).  The
+        # reciprocal network is again a crossbar in the DESIGN convention: its word lines
+        # are our bit lines driven from the sense end, its bit lines our word lines sensed
+        # at the driver end, i.e. every array rotated by 180 degrees and transposed; the
+        # folded r_sense / r_src land exactly on its driver / sense segments.
+        def rot(a):
+            return a[::-1, ::-1].T
+
+        return rot(_effective_direct(rot(G_eff), rot(R_bl), rot(R_wl), 0.0, tol, max_iter,
+                                     throw))
     # A fixed, input-independent probe with no special structure (entries in [0.5, 1.5]).
     v_probe = 1.0 + 0.5 * jnp.sin(1.0 + 2.399963 * jnp.arange(M, dtype=G.dtype))
     W, err, ok = _direct.effective_matrix_rows(G_eff, R_wl, R_bl, v_probe, tol, max_iter)
