@@ -8,7 +8,8 @@
 Times are medians over repeats after a warm-up, with ``jax.block_until_ready``. Prints a
 table and appends it to ``benchmarks/RESULTS.md`` under "## PCM devices".
 Usage: ``python benchmarks/devices_pcm.py [--n-phys 1000000] [--n-stat 100000000]``;
-``XBAR_FAST=1`` shrinks both sizes.
+``XBAR_FAST=1`` shrinks both sizes. The machine may be shared: the 1-minute load
+average is recorded before and after the physics timing.
 """
 
 from __future__ import annotations
@@ -19,12 +20,18 @@ import os
 import pathlib
 import platform
 import statistics
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 
-import devices
+# Run as a script, this file's folder is first on sys.path and benchmarks/devices.py
+# would shadow the ``devices`` package: drop that entry before importing it.
+_here = pathlib.Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != _here]
+
+import devices  # noqa: E402
 
 
 def _median_time(fn, repeats):
@@ -38,13 +45,28 @@ def _median_time(fn, repeats):
 
 
 def bench_physics(n, repeats):
+    """One 40 ns pulse (0.9-1.6 V, with cycle-to-cycle noise) on ``n`` half-amorphous
+    cells. Throughput counts every integrator time step of every cell: ``n *
+    model.n_substeps / time`` (rise, plateau, fall and cooling-tail sub-steps alike)."""
     model = devices.PCM()
     state = model.init_state((n,), u_a=0.5 * model.u_max)
     v = jnp.linspace(0.9, 1.6, n, dtype=jnp.float32)
     key = jax.random.key(0)
     step = jax.jit(lambda s, v, k: model.apply_pulse(s, v, 40e-9, k))
+    load0 = os.getloadavg()[0]
     t = _median_time(lambda: step(state, v, key), repeats)
-    return t, n * model.n_substeps / t
+    load1 = os.getloadavg()[0]
+    return t, n * model.n_substeps / t, (load0, load1)
+
+
+def _cpu_name():
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
 
 
 def bench_statistical(n, chunk, repeats):
@@ -70,14 +92,17 @@ def main():
     p.add_argument("--n-phys", type=int, default=10_000 if fast else 1_000_000)
     p.add_argument("--n-stat", type=int, default=1_000_000 if fast else 100_000_000)
     p.add_argument("--chunk", type=int, default=1_000_000 if fast else 10_000_000)
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5, help="timed runs of the physics model")
+    p.add_argument("--repeats-stat", type=int, default=3, help="timed runs of the statistical")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
 
-    t_phys, rate_phys = bench_physics(args.n_phys, args.repeats)
-    t_stat, rate_stat, n_stat = bench_statistical(args.n_stat, args.chunk, args.repeats)
+    load_start = os.getloadavg()[0]
+    t_phys, rate_phys, load_phys = bench_physics(args.n_phys, args.repeats)
+    t_stat, rate_stat, n_stat = bench_statistical(args.n_stat, args.chunk, args.repeats_stat)
     backend = jax.default_backend()
     gpu = backend == "gpu"
+    target = 1e10 if gpu else 5e7
     target_phys = "1e10 substeps/s (GPU)" if gpu else "5e7 substeps/s (CPU)"
     rows = [
         (
@@ -86,6 +111,8 @@ def main():
             f"{t_phys:.3f}",
             f"{rate_phys:.3g} device-substeps/s",
             target_phys,
+            "yes" if rate_phys >= target else "NO",
+            f"{load_phys[0]:.1f} -> {load_phys[1]:.1f}",
         ),
         (
             "PCMStatistical program+drift+read",
@@ -93,14 +120,21 @@ def main():
             f"{t_stat:.3f}",
             f"{rate_stat:.3g} devices/s",
             "(none set; report)",
+            "-",
+            f"{os.getloadavg()[0]:.1f}",
         ),
     ]
-    header = "| workload | size | time [s] | throughput | target |\n|---|---|---|---|---|\n"
+    header = (
+        "| workload | size | time [s] (median) | throughput | target | met | load avg |\n"
+        "|---|---|---|---|---|---|---|\n"
+    )
     table = header + "".join(f"| {' | '.join(r)} |\n" for r in rows)
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU threads, backend {backend}"
+    machine = (
+        f"{platform.machine()} ({_cpu_name()}), {os.cpu_count()} CPU threads, backend {backend}"
+    )
     info = (
         f"{datetime.date.today().isoformat()}, jax {jax.__version__}, {machine}, float32, "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"load average {load_start:.1f} at start (1-minute; the machine is shared)"
     )
     print(info)
     print(table)

@@ -3,6 +3,8 @@
 References: shared/reference/device-physics.md section 2 and targets V9, V10 (section 6).
 """
 
+import dataclasses
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -147,6 +149,101 @@ def test_step_halving_changes_conductance_below_1_percent(
     g1 = float(model.conductance(model.apply_pulse(s, v, width, fall_s=fall)))
     g2 = float(fine.conductance(fine.apply_pulse(s, v, width, fall_s=fall)))
     assert g1 == pytest.approx(g2, rel=0.01)
+
+
+# ---- numerics of the fast pulse integrator ----------------------------------------------------
+def test_off_solve_two_halley_steps_match_bisection(model):
+    """The OFF-state solve inside a pulse (``n_newton=2`` Halley iterations from the upper
+    bound) against a 200-step bisection of ``V_a + R I0 sinh(V_a / V0) = v`` (float64) over
+    the temperatures and thicknesses a pulse visits: ``|dV_a| < 2e-5 V``, ``|dI| / I < 2e-5``
+    (measured 3.8e-6 V and 6.7e-6; 3 iterations reach rounding)."""
+    us, t, v = np.meshgrid(
+        np.concatenate([[0.0], np.geomspace(1e-11, model.u_max, 30)]),
+        np.linspace(300.0, 1600.0, 14),
+        np.linspace(0.0, 3.0, 61),
+        indexing="ij",
+    )
+    kt = K_B_EV * t
+    r = model.r_c * (1 + model.tcr_c * (t - model.t_ref_k)) + model.r_series
+    v0 = 2 * kt * (us + 1e-12) / model.dz_m
+    rho = model.rho_a * np.exp(model.ea_ev / K_B_EV * (1 / t - 1 / model.t_ref_k))
+    b = r * 2 * kt * model.area_m2 / (model.dz_m * rho)
+    lo, hi = np.zeros_like(v), v.copy()
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        above = mid + b * np.sinh(np.minimum(mid / v0, 700.0)) > v
+        hi, lo = np.where(above, mid, hi), np.where(above, lo, mid)
+    va_ref = 0.5 * (lo + hi)
+    i_ref = (v - va_ref) / r
+    for n_iter, tol in ((2, 2e-5), (3, 1e-12)):
+        i, va, _ = model._off_branch(v, us, t, None, n_iter)
+        assert np.max(np.abs(np.asarray(va) - va_ref)) < tol
+        on = v > 0
+        assert np.max(np.abs(np.asarray(i)[on] - i_ref[on]) / i_ref[on]) < tol
+
+
+_PULSE_GRID = np.meshgrid(
+    np.linspace(0.8, 2.0, 13),  # amplitude [V]
+    [10e-9, 40e-9, 150e-9],  # plateau [s]
+    [2e-9, 30e-9, 200e-9],  # fall [s]
+    [0.0, 25e-9, 50e-9],  # initial u_a [m]
+    indexing="ij",
+)
+
+
+def _pulse_outcome(m, dtype):
+    amp, width, fall, u0 = (jnp.asarray(x.ravel(), dtype) for x in _PULSE_GRID)
+    s = devices.PCMState(u_a=u0, t_s=jnp.zeros_like(u0))
+    u = m.apply_pulse(s, amp, width, fall_s=fall).u_a
+    t_pk = m.peak_temperature(s, amp, width, fall_s=fall)
+    g = 1.0 / (m.r_c + m.rho_a * np.asarray(u, np.float64) / m.area_m2)  # read at t0, T_ref
+    return g, np.asarray(t_pk, np.float64)
+
+
+def test_pulse_with_two_halley_steps_matches_converged_solve(model):
+    """apply_pulse with the default 2 Halley iterations per sub-step against the same
+    integrator with 10 (converged to rounding, previous test), float64, over amplitude x
+    width x fall x initial state: conductance within 1e-6 (measured 1e-8), peak
+    temperature within 1e-4 K (measured 6e-7 K)."""
+    g, t_pk = _pulse_outcome(model, jnp.float64)
+    g_ref, t_ref = _pulse_outcome(devices.PCM(n_newton=10), jnp.float64)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-6)
+    np.testing.assert_allclose(t_pk, t_ref, rtol=0, atol=1e-4)
+
+
+def test_float32_pulse_matches_float64(model):
+    """The benchmarked precision: float32 apply_pulse against the converged float64
+    solve: conductance within 1e-4 (measured 6e-6), peak temperature within 0.01 K."""
+    g_ref, t_ref = _pulse_outcome(devices.PCM(n_newton=10), jnp.float64)
+    with jax.enable_x64(False):
+        g, t_pk = _pulse_outcome(model, jnp.float32)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-4)
+    np.testing.assert_allclose(t_pk, t_ref, rtol=0, atol=0.01)
+
+
+def test_cache_blocking_does_not_change_results():
+    """Cells processed in blocks (with a padded last block) give the same per-cell result
+    as all at once and as a scalar model holding one cell's sampled parameters."""
+    n = 300
+    m = devices.PCM().sample(
+        jax.random.key(5), (n,), {"r_th1": devices.Spread(0.1), "v_g_max": devices.Spread(0.2)}
+    )
+    rng = np.random.default_rng(2)
+    s = m.init_state((n,), u_a=rng.uniform(0, 50e-9, n))
+    v = rng.uniform(0.8, 2.0, n)
+    fall = rng.uniform(2e-9, 200e-9, n)
+    key = jax.random.key(4)
+    outs = [
+        dataclasses.replace(m, block_size=b).apply_pulse(s, v, 40e-9, key, fall_s=fall)
+        for b in (0, 64)
+    ]
+    np.testing.assert_allclose(outs[1].u_a, outs[0].u_a, rtol=1e-13, atol=1e-30)
+    k = 137
+    one = jax.tree.map(lambda x: x[k] if jnp.ndim(x) else x, m)
+    s_k = devices.PCMState(u_a=s.u_a[k], t_s=s.t_s[k])
+    u_k = one.apply_pulse(s_k, v[k], 40e-9, fall_s=fall[k]).u_a
+    u_all = dataclasses.replace(m, block_size=64).apply_pulse(s, v, 40e-9, fall_s=fall).u_a
+    assert float(u_k) == pytest.approx(float(u_all[k]), rel=1e-13, abs=1e-30)
 
 
 # ---- threshold switching and the read I-V ---------------------------------------------------
