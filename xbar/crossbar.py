@@ -10,7 +10,8 @@ A :class:`Crossbar` holds
 * ``wiring``: wire resistances and the cell type (:class:`Wiring`),
 * ``dac``, ``sense``, ``adc``: the peripherals (:mod:`xbar.peripherals`),
 * ``g_eff``: an optional cached effective matrix (``xbar.effective_matrix``) so that a
-  read with IR drop costs one matrix product.
+  read with IR drop costs one matrix product, with ``read_stats`` (the read-noise
+  statistics of the logical columns) and ``t_eff`` (the read time both belong to).
 
 It is immutable: every operation returns a new crossbar.
 
@@ -24,6 +25,27 @@ A read (``mvm``) applies, in order (DESIGN.md, "The crossbar"):
 3. analog combination of the differential pair / reference column, sense amplifier;
 4. ADC (with per-column calibration), shift-and-add of bit-serial phases.
 
+Read noise (``mvm(..., key)``). Each read (one input vector, or one phase of a bit-serial
+input) draws its own device read noise: the devices' read-noise models
+(``device.read_noise``; Joshi et al., Nat. Commun. 11, 2473 (2020), Eq. 3.3 for the
+statistical PCM; ``devices.ReadNoise``) describe one read as an independent draw, and the
+reads of a batch are separate reads in time. (1/f noise is correlated over times short
+against ``1/f_min``, so a burst of reads also shares part of it; ``read_noise="snapshot"``
+gives the opposite limit, one draw of the array shared by the whole call, as aihwkit
+freezes PCM read noise into the weights for an evaluation.)
+
+Per read, output column ``j`` receives ``sum_i v_i dW_ij`` from independent zero-mean
+per-cell fluctuations ``dW_ij`` of variance ``s_ij^2``: a sum of independent terms with
+mean ``v @ E[W]`` and variance ``(v * v) @ s^2`` (Gaussian when the cells are; by the
+central limit theorem close to it otherwise). When the device's read noise has known
+per-cell moments (:func:`read_noise_moments`) and the read is linear (``ir_drop`` ``"none"``
+or ``"effective"``), ``mvm`` draws this output noise directly, ``B x N`` normal draws and
+one more matrix product instead of ``B x M x P`` draws ("auto"); otherwise it draws every
+cell of every read (``"cells"``, exact for any noise model, e.g. random telegraph noise).
+With wire resistance, a cell's fluctuation reaches the outputs through the effective
+matrix: it scales the cell's entries ``W_eff[i, j]`` by its relative change ``G_read / G``
+(first order in the wire resistance, exact without wires), in every path.
+
 Output units: normalised, ``y = x @ W`` for an ideal array (see :mod:`xbar.peripherals`).
 """
 
@@ -36,15 +58,22 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from devices._base import Device
 from devices._checks import check_nonnegative, check_positive
 from devices._math import safe_sinh
 from devices.faults import StuckAtFaults
+from devices.noise import ReadNoise
+from devices.pcm import PCM
+from devices.pcm_statistical import PCMStatistical
 
-from .mapping import DifferentialMapping, Mapping
+from .mapping import DifferentialMapping, Mapping, ReferenceMapping
 from .peripherals import ADC, DAC, SenseAmp
 
 _CELLS = ("passive", "1T1R", "1S1R")
 _IR_MODES = ("auto", "none", "effective", "solve", "nonlinear")
+_NOISE_MODES = ("auto", "cells", "snapshot")
+# Cells per batch of the per-cell, per-read noise path (memory ~ 4 bytes x this x batch).
+_CELLS_PER_MAP_BATCH = 2**22
 
 
 class Wiring(eqx.Module):
@@ -134,6 +163,8 @@ class Crossbar(eqx.Module):
     stuck: Array | None = None
     g_stuck_on: float | Array | None = None
     g_stuck_off: float | Array | None = None
+    read_stats: tuple | None = None
+    t_eff: float | Array | None = None
 
     @classmethod
     def create(
@@ -278,6 +309,8 @@ class Crossbar(eqx.Module):
         """A copy caching ``xbar.effective_matrix`` of the cell conductances at time ``t_s``.
 
         Reads with ``ir_drop="effective"`` (or ``"auto"``) then cost one matrix product.
+        The read-noise statistics at the same time are cached with it (``read_stats``,
+        see :meth:`with_cached_matrix`), and reads without ``t_s`` happen at ``t_s``.
         Recompute after programming or to read at another drift time. ``block_rows``
         computes the rows of the matrix in blocks of that many unit-input solves (memory
         ``~ block_rows * M * P`` instead of ``M^2 P``; needed for large tiles)."""
@@ -295,7 +328,60 @@ class Crossbar(eqx.Module):
             eye = jnp.eye(nb * block_rows, m, dtype=g.dtype).reshape(nb, block_rows, m)
             g_eff = jax.lax.map(lambda e: solve(g, e, **kw).i_out, eye).reshape(-1, g.shape[1])
             g_eff = g_eff[:m]
-        return eqx.tree_at(lambda c: c.g_eff, self, g_eff, is_leaf=lambda x: x is None)
+        return self.with_cached_matrix(g_eff, t_s)
+
+    def with_cached_matrix(
+        self, g_eff: Float[Array, "m p"], t_s: float | Array | None = None
+    ) -> Crossbar:
+        """A copy caching the given physical effective matrix ``g_eff`` [S] (e.g. from
+        :func:`xbar.effective_matrix` computed elsewhere) as the matrix of reads at time
+        ``t_s`` [s] after programming, with the read-noise statistics at that time:
+        ``read_stats = (E[W], Var_independent, Var_shared)`` of the logical columns [S, S^2]
+        (module docstring; None when the device's noise has no known moments)."""
+        g_eff = jnp.asarray(g_eff)
+        if g_eff.shape != self.physical_shape:
+            raise ValueError(
+                f"g_eff must have the physical shape {self.physical_shape}, got {g_eff.shape}"
+            )
+        stats = self._read_stats(g_eff, self.device_state(t_s))
+        return eqx.tree_at(
+            lambda c: (c.g_eff, c.read_stats, c.t_eff),
+            self,
+            (g_eff, stats, t_s),
+            is_leaf=lambda x: x is None,
+        )
+
+    def with_state(self, state) -> Crossbar:
+        """A copy with a new device state (e.g. after programming) and no cached matrix."""
+        return eqx.tree_at(
+            lambda c: (c.state, c.g_eff, c.read_stats, c.t_eff),
+            self,
+            (state, None, None, None),
+            is_leaf=lambda x: x is None,
+        )
+
+    # ---- read noise ----------------------------------------------------------------------
+    def _read_stats(self, w, state):
+        """Read-noise statistics of the logical columns for the physical matrix ``w``
+        (``g`` or ``W_eff``) and the device ``state``: ``(mean, var, var_shared)``, or None.
+
+        Each cell scales its entries by ``r = G_read / G`` (independent per cell):
+        ``E = w E[r]``, ``Var = w^2 Var[r]``. The logical column of a differential pair
+        adds the variances of its two cells; with a reference column the reference cells'
+        variance is common to all columns of a read (``var_shared``, one draw per read)."""
+        moments = read_noise_moments(self.device, state, self.dac.v_read)
+        if moments is None or not isinstance(self.mapping, (DifferentialMapping, ReferenceMapping)):
+            return None
+        mean, var = moments
+        g = self.device.conductance(state, self.dac.v_read)
+        safe = jnp.where(g == 0, 1.0, g)
+        r_mean = jnp.where(g == 0, 1.0, mean / safe)
+        r_var = jnp.where(g == 0, 0.0, var / (safe * safe))
+        w_mean = self.mapping.combine(w * r_mean)
+        w_var = w * w * r_var
+        if isinstance(self.mapping, DifferentialMapping):
+            return w_mean, w_var[:, 0::2] + w_var[:, 1::2], None
+        return w_mean, w_var[:, :-1], w_var[:, -1:]
 
     # ---- the read ------------------------------------------------------------------------
     def mvm(
@@ -307,14 +393,15 @@ class Crossbar(eqx.Module):
         ir_drop: str = "auto",
         weights: Float[Array, "m n"] | None = None,
         drift_compensation: bool = False,
+        read_noise: str = "auto",
     ) -> Float[Array, "*b n"]:
         """One analog matrix-vector product ``y ~ x @ W`` (normalised units).
 
         Args:
             x: inputs in ``[-1, 1]`` (clipped), shape ``(M,)`` or ``(B, M)``.
             key: PRNG key for read noise and sense-amplifier noise; ``None`` = noiseless.
-                One array read is drawn per call and shared by the batch.
-            t_s: read time after programming [s] (device drift); None = no drift step.
+            t_s: read time after programming [s] (device drift); None = no drift step
+                (or the time of the cached matrix, :meth:`with_effective_matrix`).
             ir_drop: ``"none"`` (ignore wires), ``"effective"`` (cached or freshly computed
                 effective matrix), ``"solve"`` (``xbar.solve`` with linear cells),
                 ``"nonlinear"`` (``xbar.solve`` with the full cell I-V; for pulse-width
@@ -326,13 +413,22 @@ class Crossbar(eqx.Module):
             drift_compensation: global drift compensation (Joshi 2020): scale the output by
                 ``a = r(0) / r(t_s)``, ``r`` the mean |output| for an all-ones input read at
                 programming time and at ``t_s`` (noiseless reference reads).
+            read_noise: how device read noise is drawn (module docstring): ``"auto"``
+                (default; independent per read, drawn at the outputs from the per-cell
+                moments when :func:`read_noise_moments` knows them and ``ir_drop`` is
+                ``"none"`` or ``"effective"``, else per cell), ``"cells"`` (independent
+                per read, every cell drawn: ``M x P`` draws per read, and one circuit solve
+                per read with ``ir_drop`` ``"solve"``/``"nonlinear"``), ``"snapshot"``
+                (one draw of every cell shared by all reads of the call).
         Returns ``y`` with the batch shape of ``x`` and ``N`` columns.
         """
         if ir_drop not in _IR_MODES:
             raise ValueError(f"ir_drop must be one of {_IR_MODES}, got {ir_drop!r}")
+        if read_noise not in _NOISE_MODES:
+            raise ValueError(f"read_noise must be one of {_NOISE_MODES}, got {read_noise!r}")
         x = jnp.asarray(x)
         k_noise, k_sense = (None, None) if key is None else tuple(jax.random.split(key))
-        y = self._read(x, k_noise, k_sense, t_s, ir_drop, weights)
+        y = self._read(x, k_noise, k_sense, t_s, ir_drop, weights, read_noise)
         if drift_compensation:
             ones = jnp.ones((self.shape[0],), x.dtype)
             r0 = jnp.mean(jnp.abs(self._read(ones, None, None, None, ir_drop, weights)))
@@ -351,8 +447,19 @@ class Crossbar(eqx.Module):
             return "none"
         return "effective"
 
-    def _array_matrix(self, t_s, k_noise, weights, mode):
-        """``(G_cells, W_read)``: cell conductances and the matrix a linear read uses."""
+    def _cached(self, mode, weights) -> bool:
+        return mode == "effective" and self.g_eff is not None and weights is None
+
+    def _noise_state(self, t_s, cached: bool):
+        """The device state whose read noise a read draws (the cached matrix's time when
+        reading from the cache without ``t_s``)."""
+        if cached and t_s is None:
+            return self.device_state(self.t_eff)
+        return self.device_state(t_s)
+
+    def _array_matrix(self, t_s, weights, mode):
+        """``(G_cells, W_read)``: noiseless cell conductances (None when not needed) and the
+        physical matrix a linear read uses."""
         if weights is not None:
             g_dev = self.mapping.to_conductance(weights)
             if self.wiring.cell == "passive":
@@ -360,57 +467,185 @@ class Crossbar(eqx.Module):
             else:
                 v = self.dac.v_read
                 g = self.cell_current(None, jnp.full(g_dev.shape, v), lambda u: g_dev * u) / v
-            ratio = 1.0
         else:
-            cached = mode == "effective" and self.g_eff is not None
             # The cached-matrix read never needs the cell conductances themselves.
-            g = None if cached else self.conductances(t_s)
-            if k_noise is None:
-                ratio = 1.0
-            else:
-                state = self.device_state(t_s)
-                g_dev = self.device.conductance(state, self.dac.v_read)
-                ratio = _noise_ratio(self.device.read_noise(state, k_noise, self.dac.v_read), g_dev)
+            g = None if self._cached(mode, weights) else self.conductances(t_s)
         if mode == "effective":
-            if self.g_eff is not None and weights is None:
-                w_eff = self.g_eff
-            else:
-                from .solve import effective_matrix
+            if self._cached(mode, weights):
+                return None, self.g_eff
+            from .solve import effective_matrix
 
-                w_eff = effective_matrix(g, **self.wiring.solve_kwargs())
-            # Read noise on top of a cached effective matrix: each cell's contribution is
-            # scaled by its noise ratio (first order in the wire resistance; exact for
-            # zero wires).
-            return None, w_eff * ratio
-        return g * ratio, g * ratio
+            return g, effective_matrix(g, **self.wiring.solve_kwargs())
+        return g, g
 
-    def _read(self, x, k_noise, k_sense, t_s, ir_drop, weights):
+    def _ratio(self, state, g_dev, key):
+        """One per-cell draw of ``G_read / G`` (read noise relative to the noiseless read)."""
+        return _noise_ratio(self.device.read_noise(state, key, self.dac.v_read), g_dev)
+
+    def _read(self, x, k_noise, k_sense, t_s, ir_drop, weights, read_noise="auto"):
         mode = self._mode(ir_drop)
         u, digital_w = self.dac.phases(x)  # (K, *b, M), (K,)
         v = u * self.dac.v_read
-        g, w_read = self._array_matrix(t_s, k_noise, weights, mode)
-        if mode in ("none", "effective"):
-            # combine() is linear: subtracting the pair (or reference) columns of the
-            # matrix first halves the matrix product.
-            i_log = v @ self.mapping.combine(w_read)
-        elif mode == "solve" or self.dac.encoding == "pulse_width" or weights is not None:
-            from .solve import solve
+        g, w_read = self._array_matrix(t_s, weights, mode)
+        noisy = k_noise is not None and weights is None
+        linear = mode in ("none", "effective")
+        if noisy:
+            cached = self._cached(mode, weights)
+            state = self._noise_state(t_s, cached)
+            g_dev = self.device.conductance(state, self.dac.v_read)
+        if not noisy or read_noise == "snapshot":
+            ratio = self._ratio(state, g_dev, k_noise) if noisy else 1.0
+            if linear:
+                # combine() is linear: subtracting the pair (or reference) columns of the
+                # matrix first halves the matrix product.
+                i_log = v @ self.mapping.combine(w_read * ratio)
+            else:
+                i_log = self._solve_read(g if not noisy else g * ratio, v, t_s, weights, mode)
+        elif linear:
+            stats = None
+            if read_noise == "auto":
+                if cached and t_s is None and self.read_stats is not None:
+                    stats = self.read_stats
+                else:
+                    stats = self._read_stats(w_read, state)
+            if stats is not None:
+                i_log = _read_from_stats(v, stats, k_noise)
+            else:
 
-            i_log = self.mapping.combine(_solve_batched(solve, g, v, None, self.wiring))
+                def one(vr, kr):
+                    return vr @ self.mapping.combine(w_read * self._ratio(state, g_dev, kr))
+
+                i_log = _per_read(one, v, k_noise, w_read.size)
         else:
-            from .solve import solve
 
-            state = self.device_state(t_s)
-            ratio = g / jnp.where(g == 0, 1.0, self.conductances(t_s))
-            ratio = jnp.where(g == 0, 1.0, ratio)
+            def one(vr, kr):
+                ratio = self._ratio(state, g_dev, kr)
+                return self._solve_read(g * ratio, vr[None], t_s, weights, mode)[0]
 
-            def iv(_g, vc):
-                return ratio * self.cell_current(state, vc)
-
-            i_log = self.mapping.combine(_solve_batched(solve, g, v, iv, self.wiring))
+            i_log = _per_read(one, v, k_noise, g.size)
         i_log = self.sense(i_log, k_sense)
         y = self.adc(i_log / self.i_unit)
         return jnp.tensordot(digital_w, y, axes=1)
+
+    def _solve_read(self, g, v, t_s, weights, mode):
+        """Logical column currents [A] of reads ``v`` (..., M) through ``xbar.solve`` with
+        cell conductances ``g`` (linear cells, or the cell I-V scaled by ``g`` over the
+        noiseless conductances for ``"nonlinear"``)."""
+        from .solve import solve
+
+        if mode == "solve" or self.dac.encoding == "pulse_width" or weights is not None:
+            return self.mapping.combine(_solve_batched(solve, g, v, None, self.wiring))
+        state = self.device_state(t_s)
+        g0 = self.conductances(t_s)
+        ratio = jnp.where(g0 == 0, 1.0, g / jnp.where(g0 == 0, 1.0, g0))
+
+        def iv(_g, vc):
+            return ratio * self.cell_current(state, vc)
+
+        return self.mapping.combine(_solve_batched(solve, g, v, iv, self.wiring))
+
+
+def read_noise_moments(device, state, v_read: float | Array | None = None):
+    """Per-cell mean [S] and variance [S^2] of one read ``device.read_noise(state, key,
+    v_read)``, or ``None`` when they are not known in closed form.
+
+    Known (the model's own ``read_noise``, not overridden by a subclass):
+
+    * ``devices.Device`` default and ``devices.PCM``: ``G + sigma xi`` times the RTN factor
+      of ``devices.ReadNoise``; Gaussian (mean ``G``, variance ``sigma^2``, with ``sigma``
+      from ``noise.sigma`` resp. ``PCM.relative_noise``) when ``rtn_amplitude`` is a
+      concrete 0. Random telegraph noise (two-level, not Gaussian) returns None, so reads
+      draw it per cell.
+    * ``devices.PCMStatistical``: ``max(G_d + sigma xi, 0)`` (Joshi et al. 2020, Eq. 3.3):
+      the moments of a Gaussian clamped at zero, ``E = mu Phi(z) + s phi(z)``,
+      ``E[X^2] = (mu^2 + s^2) Phi(z) + mu s phi(z)``, ``z = mu / s`` (standard results for
+      the rectified normal). The clamp matters only for cells with ``s / mu`` above ~0.3
+      (``g_prog`` below ~5 % of ``g_max``, where ``Q_s`` saturates at 0.2); their share of a
+      column sum is small, so the sum is close to Gaussian (central limit theorem).
+    """
+    cls = type(device)
+    if isinstance(device, PCMStatistical):
+        if cls.read_noise is not PCMStatistical.read_noise or cls.read is not PCMStatistical.read:
+            return None
+        mu = device.conductance(state)
+        s = (
+            jnp.abs(mu)
+            * device.q_s(state.g_prog)
+            * device.noise_growth(state.t_s)
+            * device.read_noise_scale
+        )
+        return _clamped_normal_moments(mu, s)
+    noise = getattr(device, "noise", None)
+    if not isinstance(noise, ReadNoise) or not _is_zero(noise.rtn_amplitude):
+        return None
+    if isinstance(device, PCM) and cls.read_noise is PCM.read_noise:
+        g = device.conductance(state, v_read)
+        return g, (g * device.relative_noise(state)) ** 2
+    if isinstance(device, Device) and cls.read_noise is Device.read_noise:
+        g = device.conductance(state, v_read)
+        return g, noise.sigma(g) ** 2
+    return None
+
+
+def _is_zero(x) -> bool:
+    """True when ``x`` is known (not traced) to be 0."""
+    if isinstance(x, (int, float)):
+        return x == 0
+    if isinstance(x, jax.core.Tracer):
+        return False
+    try:
+        return bool(jnp.all(jnp.asarray(x) == 0))
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return False
+
+
+def _clamped_normal_moments(mu, s):
+    """Mean and variance of ``max(mu + s xi, 0)``, ``xi ~ N(0, 1)``, ``s >= 0``."""
+    z_cut = 6.0  # beyond, P(clamp) < 1e-9: the plain normal moments (and no cancellation)
+    pos = s > 0
+    z = jnp.where(pos, mu / jnp.where(pos, s, 1.0), jnp.sign(mu) * 2 * z_cut)
+    zc = jnp.clip(z, -2 * z_cut, z_cut)
+    cdf = jax.scipy.special.ndtr(zc)
+    pdf = jnp.exp(-0.5 * zc * zc) / jnp.sqrt(2 * jnp.pi).astype(zc.dtype)
+    # In units of s: m = z Phi + phi, E[X^2] = (1 + z^2) Phi + z phi.
+    m1 = zc * cdf + pdf
+    var1 = (1 + zc * zc) * cdf + zc * pdf - m1 * m1
+    far = z >= z_cut
+    mean = jnp.where(far, mu, jnp.where(pos, s * m1, jnp.maximum(mu, 0.0)))
+    var = jnp.where(far, s * s, jnp.where(pos, s * s * jnp.maximum(var1, 0.0), 0.0))
+    return mean, var
+
+
+def _safe_sqrt(a):
+    """``sqrt(a)`` with a zero (not infinite) gradient at ``a = 0``."""
+    pos = a > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, a, 1.0)), 0.0)
+
+
+def _read_from_stats(v, stats, key):
+    """Logical column currents [A] of reads ``v`` (..., M) [V] with read noise drawn at the
+    outputs: mean ``v @ E[W]`` plus independent normals of variance ``(v * v) @ Var[W]``
+    per read and column, minus one normal per read for a shared reference column."""
+    mean, var, var_shared = stats
+    k_ind, k_sh = jax.random.split(key)
+    v2 = v * v
+    i = v @ mean
+    i = i + _safe_sqrt(v2 @ var) * jax.random.normal(k_ind, i.shape, i.dtype)
+    if var_shared is not None:
+        shared = _safe_sqrt(v2 @ var_shared)  # (..., 1)
+        i = i - shared * jax.random.normal(k_sh, shared.shape, i.dtype)
+    return i
+
+
+def _per_read(one, v, key, cells: int):
+    """``one(v_r, key_r)`` for every read ``v_r`` of ``v`` (..., M), with independent keys,
+    in batches that keep about ``_CELLS_PER_MAP_BATCH`` per-cell values in memory."""
+    lead = v.shape[:-1]
+    vf = v.reshape((-1, v.shape[-1]))
+    keys = jax.random.split(key, vf.shape[0])
+    batch = max(1, min(vf.shape[0], _CELLS_PER_MAP_BATCH // max(cells, 1)))
+    out = jax.lax.map(lambda a: one(*a), (vf, keys), batch_size=batch)
+    return out.reshape(lead + out.shape[-1:])
 
 
 def _noise_ratio(g_noisy, g):
@@ -430,4 +665,4 @@ def _solve_batched(solve, g, v, iv, wiring: Wiring):
     return sol.i_out.reshape(lead + (g.shape[-1],))
 
 
-__all__ = ["Crossbar", "Wiring"]
+__all__ = ["Crossbar", "Wiring", "read_noise_moments"]

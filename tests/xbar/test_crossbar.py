@@ -248,3 +248,148 @@ def test_create_validates():
         xbar.Wiring(r_wl=-1.0)
     with pytest.raises(ValueError, match="ir_drop"):
         _pcm_xbar(_weights()).mvm(_inputs(), ir_drop="magic")
+
+
+# ---- read noise: drawn at the outputs from per-cell moments vs. drawn per cell ------------
+
+DAY = 86400.0
+
+
+# All weights positive: with a differential pair every G- device is an "off" device at
+# g_min = 0.2 uS (0.8 % of g_max), where Q_s saturates at 0.2 and one day after programming
+# sigma_read / G ~ 1: the read is clamped at 0 with probability ~ 16 %.
+OFF = xbar.DifferentialMapping(g_min=0.2e-6, g_max=25e-6)
+
+
+def _noisy_pcm_xbar(mapping, wiring=None):
+    """Statistical PCM programmed (noise-free) to positive weights."""
+    w = jax.random.uniform(jax.random.PRNGKey(4), (M, N), minval=0.2, maxval=1.0)
+    return _pcm_xbar(w, mapping, wiring=wiring)
+
+
+def _reads(xb, x, key, b, **kw):
+    """``b`` independent reads of the same input (one call: each batch row is a read)."""
+    return np.asarray(xb.mvm(jnp.tile(x, (b, 1)), key, **kw))
+
+
+@pytest.mark.parametrize(
+    "mapping, wiring",
+    [
+        (OFF, None),
+        (OFF, xbar.Wiring(r_wl=40.0, r_bl=60.0)),
+        (xbar.ReferenceMapping(g_min=0.2e-6, g_max=25e-6), None),
+    ],
+)
+def test_output_read_noise_matches_monte_carlo_of_per_cell_noise(mapping, wiring):
+    # The fast path draws B x N normals with the moments of the column sums; the reference
+    # draws every cell of every read with device.read_noise. Same mean (incl. the bias of
+    # the clamp at G = 0), same variance, same covariance between columns (the shared
+    # reference column), within the sampling error of 20000 reads.
+    xb = _noisy_pcm_xbar(mapping, wiring)
+    x = jnp.linspace(0.3, 1.0, M)
+    b = 20000
+    kw = dict(t_s=DAY, ir_drop="none" if wiring is None else "effective")
+    y_fast = _reads(xb, x, jax.random.PRNGKey(11), b, **kw)
+    y_mc = _reads(xb, x, jax.random.PRNGKey(12), b, read_noise="cells", **kw)
+    y0 = np.asarray(xb.mvm(x, **kw))  # noiseless
+    se = np.sqrt(np.var(y_fast, 0) / b + np.var(y_mc, 0) / b)
+    assert np.all(np.abs(y_fast.mean(0) - y_mc.mean(0)) < 5 * se)
+    if mapping is OFF:  # the clamp at 0 raises the mean of the G- devices: columns read low
+        # (summed over the columns, the shift is > 8 standard errors of the mean)
+        for y in (y_mc, y_fast):
+            tot = y.sum(1)
+            assert np.mean(tot) - y0.sum() < -6 * np.std(tot) / np.sqrt(b)
+    # covariance matrix of the columns (relative error of a variance ~ sqrt(2 / b) = 1 %)
+    c_fast, c_mc = np.cov(y_fast.T), np.cov(y_mc.T)
+    np.testing.assert_allclose(np.diag(c_fast), np.diag(c_mc), rtol=0.06)
+    scale = np.sqrt(np.outer(np.diag(c_mc), np.diag(c_mc)))
+    off = ~np.eye(N, dtype=bool)
+    assert np.all(np.abs(c_fast - c_mc)[off] < 6 * scale[off] / np.sqrt(b))
+    corr = (c_mc / scale)[off]
+    if isinstance(mapping, xbar.ReferenceMapping):
+        assert np.all(corr > 20 / np.sqrt(b))  # the reference cells' noise is common
+    else:
+        assert np.all(np.abs(corr) < 5 / np.sqrt(b))  # independent cells, independent columns
+
+
+def test_read_noise_is_independent_per_read_unless_snapshot():
+    xb = _noisy_pcm_xbar(OFF)
+    x = jnp.ones((3, M))
+    k = jax.random.PRNGKey(5)
+    for mode in ("auto", "cells"):
+        y = np.asarray(xb.mvm(x, k, read_noise=mode))
+        assert np.all(y[0] != y[1]) and np.all(y[1] != y[2])
+        np.testing.assert_array_equal(y, np.asarray(xb.mvm(x, k, read_noise=mode)))  # same key
+        assert np.all(y != np.asarray(xb.mvm(x, jax.random.PRNGKey(6), read_noise=mode)))
+    y = np.asarray(xb.mvm(x, k, read_noise="snapshot"))
+    np.testing.assert_array_equal(y[0], y[1])  # one draw of the array for the whole call
+    # bit-serial phases are separate reads too: the phases of one input see different noise,
+    # so the result differs from the amplitude read of the quantised input
+    bs = eqx.tree_at(lambda c: c.dac, xb, xbar.DAC(bits=4, encoding="bit_serial"))
+    assert np.all(np.asarray(bs.mvm(x, k))[0] != np.asarray(bs.mvm(x, k))[1])
+
+
+def test_read_noise_moments_match_the_device_sampler():
+    n_draws = 200_000
+    keys = jax.random.split(jax.random.PRNGKey(9), n_draws)
+    # statistical PCM: from deep in the clamp (0.1 uS) to the top of the window, one day old
+    g = jnp.array([0.1e-6, 0.5e-6, 2e-6, 10e-6, 25e-6])
+    st = PCM.drift(PCM.program(None, g), DAY)
+    # Stanford-PKU with the default 1/f read noise (Gaussian)
+    rram = devices.StanfordPKU()
+    st_r = rram.init_state((3,), gap=jnp.array([0.3e-9, 1.0e-9, 1.6e-9]))
+    for dev, state in ((PCM, st), (rram, st_r)):
+        mean, var = xbar.crossbar.read_noise_moments(dev, state, 0.1)
+        draws = np.asarray(jax.vmap(lambda k, d=dev, s=state: d.read_noise(s, k, 0.1))(keys))
+        sd = np.sqrt(var)
+        assert np.all(np.abs(draws.mean(0) - mean) < 5 * sd / np.sqrt(n_draws))
+        np.testing.assert_allclose(draws.var(0), var, rtol=0.02)
+    mean, var = xbar.crossbar.read_noise_moments(PCM, st, 0.1)
+    assert float(mean[0]) > 1.05 * float(PCM.conductance(st)[0])  # the clamp biases upward
+    # random telegraph noise is not Gaussian: no moments, reads draw it per cell
+    rtn = devices.StanfordPKU(noise=devices.ReadNoise(rtn_amplitude=0.3))
+    assert xbar.crossbar.read_noise_moments(rtn, st_r, 0.1) is None
+    xb = xbar.Crossbar.create(
+        rtn,
+        (M, N),
+        mapping=MAP,
+        wiring=xbar.Wiring.ideal(),
+        dac=xbar.ideal_dac(0.1),
+        adc=xbar.ideal_adc(),
+        gap=1.0e-9,
+    )
+    x, k = _inputs(), jax.random.PRNGKey(2)
+    np.testing.assert_array_equal(xb.mvm(x, k), xb.mvm(x, k, read_noise="cells"))
+
+
+def test_cached_matrix_carries_the_read_noise_of_its_time():
+    wiring = xbar.Wiring(r_wl=40.0, r_bl=60.0)
+    xb = _noisy_pcm_xbar(OFF, wiring)
+    x, k = _inputs(), jax.random.PRNGKey(3)
+    cached = xb.with_effective_matrix(t_s=DAY)
+    assert cached.read_stats is not None
+    ref = xb.mvm(x, k, t_s=DAY, ir_drop="effective")
+    np.testing.assert_allclose(cached.mvm(x, k), ref, rtol=1e-9)
+    np.testing.assert_allclose(
+        cached.mvm(x, k, read_noise="cells"),
+        xb.mvm(x, k, t_s=DAY, ir_drop="effective", read_noise="cells"),
+        rtol=1e-9,
+    )
+    # programming drops the cache
+    assert xb.with_state(xb.state).read_stats is None
+    with pytest.raises(ValueError, match="g_eff"):
+        xb.with_cached_matrix(jnp.zeros((M, N)))
+
+
+def test_noisy_read_jit_vmap_and_gradient():
+    xb = _noisy_pcm_xbar(OFF)
+    x = _inputs().at[0].set(0.0)  # a zero input: no noise, gradient must stay finite
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    ys = eqx.filter_jit(jax.vmap(lambda k: xb.mvm(x, k)))(keys)
+    assert ys.shape == (3, 4, N)
+    np.testing.assert_array_equal(ys[:, 0], 0.0)
+    np.testing.assert_allclose(ys[1], xb.mvm(x, keys[1]), rtol=1e-12)
+    g = jax.grad(lambda x: jnp.sum(xb.mvm(x, keys[0]) ** 2))(x)
+    assert np.all(np.isfinite(g))
+    with pytest.raises(ValueError, match="read_noise"):
+        xb.mvm(x, keys[0], read_noise="white")
