@@ -544,10 +544,13 @@ def bias_scheme(
 
 
 class PulseReport(eqx.Module):
-    """Outcome of :func:`apply_pulses`: cell voltages [V] and energy per cell [J]."""
+    """Outcome of :func:`apply_pulses`: voltage across each cell (stack) [V], energy per
+    cell [J], and the energy dissipated in the wires, driver and sense resistances [J]
+    (0 without ``ir_drop``)."""
 
     v_cell: Float[Array, "m p"]
     energy_j: Float[Array, "m p"]
+    wire_energy_j: Float[Array, ""]
 
 
 def apply_pulses(
@@ -556,16 +559,55 @@ def apply_pulses(
     col_v: Float[Array, " p"],
     width_s: float,
     key: PRNGKeyArray | None = None,
+    *,
+    ir_drop: bool = False,
 ) -> tuple[Crossbar, PulseReport]:
-    """Apply one pulse pattern: cell ``(i, j)`` sees ``row_v[i] - col_v[j]`` for ``width_s``.
+    """Apply one pulse pattern: rows driven to ``row_v``, columns to ``col_v``, for
+    ``width_s``.
 
-    Every cell evolves by the device dynamics (``device.apply_pulse``), so half-selected
-    cells are disturbed exactly as far as the device physics moves them at their voltage.
-    Returns the new crossbar (no cached effective matrix) and a :class:`PulseReport`."""
-    v = jnp.asarray(row_v)[:, None] - jnp.asarray(col_v)[None, :]
+    Without ``ir_drop`` cell ``(i, j)`` sees ``row_v[i] - col_v[j]``. With ``ir_drop=True``
+    the line voltages come from :func:`xbar.solve` of the whole array with the wiring of
+    ``xb`` (rows driven through ``r_src`` at their column-0 end, columns held at ``col_v``
+    through ``r_sense`` at their row-``M-1`` end, every cell with its full nonlinear I-V
+    at the pulse voltage, access element included): cells far from the drivers see less
+    than the nominal voltage, and sneak currents load the lines. The operating point is
+    that of the cell states at the start of the pulse and is held for the pulse (a cell
+    that switches during the pulse changes the drop it causes; split a long pulse into
+    shorter calls to follow that).
+
+    Every cell then evolves by the device dynamics (``device.apply_pulse``) at its
+    voltage, so half-selected cells are disturbed exactly as far as the device physics
+    moves them. Returns the new crossbar (no cached effective matrix) and a
+    :class:`PulseReport`; with ``ir_drop`` its ``wire_energy_j`` is the power delivered by
+    the row and column drivers minus the power taken by the cells, times ``width_s``."""
+    m, p = xb.physical_shape
+    row_v = jnp.asarray(row_v)
+    col_v = jnp.asarray(col_v)
+    if row_v.shape != (m,) or col_v.shape != (p,):
+        raise ValueError(
+            f"row_v and col_v must have shapes ({m},) and ({p},); got {row_v.shape} and "
+            f"{col_v.shape}"
+        )
+    dtype = jnp.result_type(row_v, col_v, float)
+    wire_e = jnp.zeros((), dtype)
+    if ir_drop:
+        from .solve import solve
+
+        state = xb.state
+
+        def iv(_g, u):
+            return xb.cell_current(state, u)
+
+        g = eqx.tree_at(lambda c: c.wiring, xb, _passive(xb.wiring)).conductances()
+        sol = solve(g, row_v, v_col=col_v, iv=iv, **xb.wiring.solve_kwargs())
+        v = sol.v_wl - sol.v_bl
+        p_src = row_v @ jnp.sum(sol.i_cell, axis=-1) - col_v @ sol.i_out
+        wire_e = (p_src - jnp.sum(v * sol.i_cell)) * width_s
+    else:
+        v = row_v[:, None] - col_v[None, :]
     state, energy = _pulse(xb, xb.state, v, width_s, key)
     new = xb.with_state(state)
-    return new, PulseReport(v_cell=v, energy_j=energy)
+    return new, PulseReport(v_cell=v, energy_j=energy, wire_energy_j=wire_e)
 
 
 __all__ = [

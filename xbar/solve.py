@@ -91,7 +91,7 @@ class Solution(eqx.Module):
             ``(..., M, N)`` [A].
         iterations: Newton iterations (1 for linear cells).
         cg_iterations: conjugate-gradient iterations summed over all linear solves.
-        residual: largest KCL/KVL residual ``max|F(u)| / max|v_in|`` [V/V].
+        residual: largest KCL/KVL residual ``max|F(u)| / max|v_in - v_col|`` [V/V].
         converged: whether the requested tolerance was met.
     """
 
@@ -326,6 +326,7 @@ def solve(
     iv: CellLaw | None = None,
     r_cell_series: float | Float[ArrayLike, "M N"] = 0.0,
     selector: Callable[[Array], Array] | None = None,
+    v_col: float | Float[ArrayLike, "*batch N"] = 0.0,
     tol: float | None = None,
     max_iter: int | None = None,
     max_newton: int = 50,
@@ -352,6 +353,13 @@ def solve(
         selector: law ``i = s(v)`` [A] of a two-terminal selector in series with each cell
             (1S1R), elementwise, nondecreasing, ``s(0) = 0``.  Solved with the cell's
             internal node by a nested scalar Newton/bisection inside the cell law.
+        v_col: voltage [V] at which each column's sense end is held, behind ``r_sense``:
+            0 (default) is the virtual ground of a read; write-biasing schemes (V/2, V/3)
+            drive columns to other voltages.  Scalar, ``(N,)`` or ``(*batch, N)``.  Only
+            the differences ``v_in[i] - v_col[j]`` drive currents: the bit line of column
+            ``j`` is the read-convention bit line shifted by ``v_col[j]``, so the cell
+            voltages solve the same equations with ``v_in[i] - v_col[j]`` as the drive
+            (exact, also for nonlinear cells).
         tol: relative tolerance (see module docstring); default ``1e-10`` in float64,
             ``1e-5`` in float32.
         max_iter: conjugate-gradient iterations per linear solve (default 10 000).
@@ -395,6 +403,15 @@ def solve(
             f"v_in must have shape (M,) or (B, M) with M = {M} rows of G; got {np.shape(v_in)}"
         )
     v_in = _nodal.check_finite("v_in", v_in).astype(dtype)
+    col_shapes = ((), (N,), tuple(np.shape(v_in)[:-1]) + (N,))
+    if tuple(np.shape(v_col)) not in col_shapes:
+        raise ValueError(
+            f"v_col must be a scalar or have shape (N,) = ({N},) or (*batch, N) = "
+            f"{col_shapes[-1]} (column hold voltages, V); got shape {np.shape(v_col)}"
+        )
+    v_col = _nodal.check_finite("v_col", v_col).astype(dtype)
+    if v_col.ndim == 0:
+        v_col = jnp.broadcast_to(v_col, (N,))
     tol, max_iter = _default_tol(dtype, tol, max_iter)
     series = selector is not None or not (
         isinstance(r_cell_series, (int, float)) and r_cell_series == 0
@@ -403,18 +420,22 @@ def solve(
     linear = iv is None and selector is None
     pc = _choose_preconditioner(preconditioner, M, N, n_rhs, linear, dtype)
     return _solve_impl(
-        G, v_in, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton, throw, pc
+        G, v_in, v_col, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton,
+        throw, pc,
     )
 
 
 @eqx.filter_jit
 def _solve_impl(
-    G, v_in, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton, throw, pc
+    G, v_in, v_col, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton, throw,
+    pc,
 ):
     # Compiled as one program (eager dispatch of the many small ops is slow); arrays are
     # traced, the callables and options are static.
     N = G.shape[1]
-    v = jnp.broadcast_to(v_in[..., :, None], v_in.shape + (N,))
+    v_row = jnp.broadcast_to(v_in[..., :, None], v_in.shape + (N,))
+    # Cell-voltage drive: the bit lines are shifted by v_col (see `solve`).
+    v = v_row - v_col[..., None, :]
 
     if iv is None and selector is None:
         # Linear cell + series resistor = linear cell of conductance G / (1 + r G), exactly.
@@ -434,7 +455,8 @@ def _solve_impl(
 
     c = law(theta, u)
     drop_wl, v_bl = _nodal.wire_drops(R_wl, R_bl, c)
-    v_wl = v - drop_wl
+    v_wl = v_row - drop_wl
+    v_bl = v_bl + v_col[..., None, :]
     residual = jnp.max(_rel_res(u - (v_wl - v_bl), v))
     i_out = jnp.sum(c, axis=-2)
     if throw:

@@ -26,12 +26,14 @@ def netlist(
     r_sense=0.0,
     sinh_v0: float | None = None,
     raw_path: str = "out.raw",
+    v_col=0.0,
 ) -> str:
     """SPICE deck for one input vector.  ``r_wl``, ``r_bl``: scalars or (M, N) arrays.
 
     Cells are resistors ``1/G`` (linear) or behavioural sources
     ``I = G v0 sinh(V/v0)`` when ``sinh_v0`` is given.  The sense amplifier is a 0 V source
-    whose current ``i(vs_j)`` (into its + terminal) is ``i_out[j]``.
+    whose current ``i(vs_j)`` (into its + terminal) is ``i_out[j]``; it holds its column
+    at ``v_col[j]`` (0 V for a read).
     """
     G = np.asarray(G, float)
     M, N = G.shape
@@ -39,6 +41,7 @@ def netlist(
     r_bl = np.broadcast_to(np.asarray(r_bl, float), (M, N))
     r_src = np.broadcast_to(np.asarray(r_src, float), (M,))
     r_sense = np.broadcast_to(np.asarray(r_sense, float), (N,))
+    v_col = np.broadcast_to(np.asarray(v_col, float), (N,))
     lines = ["* crossbar read"]
     for i in range(M):
         lines.append(f"vin{i} in{i} 0 {v_in[i]:.17g}")
@@ -57,7 +60,7 @@ def netlist(
         if r_sense[j] > 0:
             lines.append(f"rsense{j} s{j} a{j} {r_sense[j]:.17g}")
             amp = f"a{j}"
-        lines.append(f"vs{j} {amp} 0 0")
+        lines.append(f"vs{j} {amp} 0 {v_col[j]:.17g}")
     for i in range(M):
         for j in range(N):
             if sinh_v0 is None:
@@ -97,7 +100,7 @@ def _parse_raw(path: str) -> dict[str, float]:
     return dict(zip(names, vals, strict=True))
 
 
-def run(G, v_in, r_wl, r_bl, r_src=0.0, r_sense=0.0, sinh_v0=None, timeout=120):
+def run(G, v_in, r_wl, r_bl, r_src=0.0, r_sense=0.0, sinh_v0=None, timeout=120, v_col=0.0):
     """Return ``(i_out (N,), v_wl (M, N), v_bl (M, N))`` computed by ngspice."""
     if NGSPICE is None:
         raise RuntimeError("ngspice not found")
@@ -107,7 +110,11 @@ def run(G, v_in, r_wl, r_bl, r_src=0.0, r_sense=0.0, sinh_v0=None, timeout=120):
         raw = os.path.join(d, "out.raw")
         cir = os.path.join(d, "xbar.cir")
         with open(cir, "w") as f:
-            f.write(netlist(G, np.asarray(v_in, float), r_wl, r_bl, r_src, r_sense, sinh_v0, raw))
+            f.write(
+                netlist(
+                    G, np.asarray(v_in, float), r_wl, r_bl, r_src, r_sense, sinh_v0, raw, v_col
+                )
+            )
         proc = subprocess.run(
             [NGSPICE, "-b", cir], capture_output=True, text=True, timeout=timeout, cwd=d
         )

@@ -239,3 +239,61 @@ def test_half_select_disturb_follows_the_switching_threshold():
         else:
             assert np.max(dgap[half]) < 1e-15  # none below threshold
         assert float(np.sum(rep.energy_j)) > 0
+
+
+def _segment_power(r_wl, r_bl, r_src, r_sense, c):
+    """Power [W] in every wire segment and driver/sense resistance for cell currents ``c``
+    (numpy; word-line segment k carries the cells beyond it, bit-line segment i the cells
+    above it)."""
+    m, p = c.shape
+    rw = np.full((m, p), r_wl)
+    rw[:, 0] += r_src
+    rb = np.full((m, p), r_bl)
+    rb[-1, :] += r_sense
+    i_wl = np.cumsum(c[:, ::-1], axis=1)[:, ::-1]
+    i_bl = np.cumsum(c, axis=0)
+    return np.sum(rw * i_wl**2) + np.sum(rb * i_bl**2)
+
+
+@pytest.mark.parametrize("cell", ["passive", "1T1R"])
+def test_apply_pulses_with_ir_drop(cell):
+    """Write pulses through resistive lines: with ideal wires identical to the nominal
+    voltages; with wires every cell sees less than nominal (selected < V, half-selected <
+    V/2, more so far from the drivers), and the reported wire energy equals the sum of
+    I^2 R over all segments of the solved operating point."""
+    dev = devices.StanfordPKU()
+    shape = (8, 5)
+    rows = jnp.zeros(8, bool).at[1].set(True)
+    cols = jnp.zeros(10, bool).at[7].set(True)
+    v_w = 1.8
+    rv, cv = xbar.bias_scheme((8, 10), rows, cols, v_w, "V/2")
+    mk = dict(mapping=xbar.DifferentialMapping(1e-6, 1e-3), gap=1.0e-9)
+    ideal = xbar.Crossbar.create(dev, shape, wiring=xbar.Wiring.ideal(cell), **mk)
+    a, ra = xbar.apply_pulses(ideal, rv, cv, 10e-9)
+    b, rb = xbar.apply_pulses(ideal, rv, cv, 10e-9, ir_drop=True)
+    np.testing.assert_allclose(rb.v_cell, ra.v_cell, atol=1e-12)
+    np.testing.assert_allclose(b.state.gap, a.state.gap, rtol=1e-9, atol=1e-20)
+    assert float(rb.wire_energy_j) == pytest.approx(0.0, abs=1e-9 * float(jnp.sum(rb.energy_j)))
+
+    w = xbar.Wiring(r_wl=25.0, r_bl=25.0, r_src=50.0, r_sense=50.0, cell=cell)
+    xb = xbar.Crossbar.create(dev, shape, wiring=w, **mk)
+    new, rep = xbar.apply_pulses(xb, rv, cv, 10e-9, ir_drop=True)
+    v = np.asarray(rep.v_cell)
+    nominal = np.asarray(ra.v_cell)
+    sel = np.zeros((8, 10), bool)
+    sel[1, 7] = True
+    half = (nominal == v_w / 2) & ~sel
+    assert 0.5 * v_w < v[1, 7] < v_w - 1e-3
+    assert np.all(v[half] < v_w / 2) and np.all(v[half] > 0)
+    # along the selected row, the half-selected cells see less the farther from the driver
+    assert np.all(np.diff(v[1, :7]) < 0)
+    # the selected cell moves less than with ideal lines (less voltage, same pulse)
+    d_ideal = float(a.state.gap[1, 7] - ideal.state.gap[1, 7])
+    d_ir = float(new.state.gap[1, 7] - xb.state.gap[1, 7])
+    assert abs(d_ir) < abs(d_ideal)
+    # wire energy against I^2 R of every segment at the solved operating point
+    c = np.asarray(xb.cell_current(xb.state, jnp.asarray(v)))
+    e_wire = _segment_power(25.0, 25.0, 50.0, 50.0, c) * 10e-9
+    assert float(rep.wire_energy_j) == pytest.approx(e_wire, rel=1e-6)
+    with pytest.raises(ValueError, match="row_v"):
+        xbar.apply_pulses(xb, rv[:3], cv, 10e-9, ir_drop=True)

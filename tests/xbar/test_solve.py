@@ -187,6 +187,62 @@ def test_against_ngspice(case):
         np.testing.assert_allclose(v @ np.asarray(W), i_ref, rtol=1e-8)
 
 
+@pytest.mark.ngspice
+@pytest.mark.skipif(shutil.which("ngspice") is None, reason="ngspice is not installed")
+@pytest.mark.parametrize("nonlinear", [False, True])
+def test_column_hold_voltages_against_ngspice(nonlinear):
+    """A V/2 write pattern (selected row at V, selected column at 0, all other lines at
+    V/2): columns held at nonzero voltages behind r_sense, against ngspice."""
+    M, N, vw = 16, 12, 0.6
+    rng = np.random.default_rng(7 + nonlinear)
+    G = rng.uniform(1e-6, 1e-4, (M, N))
+    v = np.full(M, vw / 2)
+    v[5] = vw
+    vc = np.full(N, vw / 2)
+    vc[3] = 0.0
+    kw = dict(r_wl=rng.uniform(0.5, 10.0, (M, N)), r_bl=3.0, r_src=4.0, r_sense=2.0)
+    i_ref, vw_ref, vb_ref = _spice.run(
+        G, v, kw["r_wl"], kw["r_bl"], kw["r_src"], kw["r_sense"],
+        sinh_v0=V0 if nonlinear else None, v_col=vc,
+    )
+    iv = sinh_cell if nonlinear else None
+    for pc in ("jacobi", "direct"):
+        s = xbar.solve(G, v, **kw, iv=iv, v_col=vc, preconditioner=pc)
+        assert bool(s.converged)
+        np.testing.assert_allclose(s.i_out, i_ref, rtol=1e-8, atol=1e-8 * np.max(np.abs(i_ref)))
+        np.testing.assert_allclose(s.v_wl, vw_ref, rtol=0, atol=1e-8 * vw)
+        np.testing.assert_allclose(s.v_bl, vb_ref, rtol=0, atol=1e-8 * vw)
+    # batched hold voltages: each row of the batch is its own circuit
+    vb = np.stack([v, v[::-1]])
+    cb = np.stack([vc, np.zeros(N)])
+    sb = xbar.solve(G, vb, **kw, iv=iv, v_col=cb)
+    s1 = xbar.solve(G, v[::-1], **kw, iv=iv)
+    np.testing.assert_allclose(sb.i_out[0], i_ref, rtol=1e-8, atol=1e-8 * np.max(np.abs(i_ref)))
+    np.testing.assert_allclose(sb.i_out[1], s1.i_out, rtol=1e-9)
+
+
+def test_column_hold_voltage_shift_invariance():
+    """Raising every line by the same voltage changes no current (linear and sinh cells),
+    and with ideal wires each cell sees exactly v_in[i] - v_col[j]."""
+    rng = np.random.default_rng(3)
+    G = rng.uniform(1e-6, 1e-4, (9, 7))
+    v = rng.uniform(0, 0.5, 9)
+    vc = rng.uniform(0, 0.5, 7)
+    kw = dict(r_wl=2.0, r_bl=5.0, r_src=1.0, r_sense=1.0)
+    for iv in (None, sinh_cell):
+        a = xbar.solve(G, v, **kw, iv=iv, v_col=vc)
+        b = xbar.solve(G, v + 0.7, **kw, iv=iv, v_col=vc + 0.7)
+        np.testing.assert_allclose(b.i_out, a.i_out, rtol=1e-9, atol=1e-18)
+        np.testing.assert_allclose(b.v_wl - b.v_bl, a.v_wl - a.v_bl, atol=1e-12)
+        np.testing.assert_allclose(b.v_bl, a.v_bl + 0.7, atol=1e-12)
+    ideal = xbar.solve(G, v, r_wl=0.0, r_bl=0.0, iv=sinh_cell, v_col=vc)
+    np.testing.assert_allclose(ideal.v_wl - ideal.v_bl, v[:, None] - vc[None, :], atol=1e-15)
+    with pytest.raises(ValueError, match="v_col"):
+        xbar.solve(G, v, r_wl=1.0, r_bl=1.0, v_col=np.zeros(3))
+    with pytest.raises(ValueError, match="v_col"):
+        xbar.solve(G, v, r_wl=1.0, r_bl=1.0, v_col=np.full(7, np.nan))
+
+
 # ---------------------------------------------------------------------------------------
 # Analytic limits and conservation laws
 # ---------------------------------------------------------------------------------------
