@@ -291,7 +291,7 @@ def write_results(rows, bandwidth, pass_s):
         "dearer iterations); `[direct]` rows use `preconditioner=\"direct\"` (Woodbury + "
         "block-tridiagonal factorisation, iterative refinement; the CG column counts "
         "refinement steps), which the default `\"auto\"` picks for linear cells with >= "
-        "max(8, min(M,N)/4) inputs and for `effective_matrix`. The machine is shared: the "
+        "max(8, min(M,N)/2) inputs and for `effective_matrix`. The machine is shared: the "
         "1-minute load average at each row is listed.",
         f"Memory floor: numpy streaming copy {bandwidth / 1e9:.1f} GB/s (read + write), i.e. "
         f"{pass_s * 1e3:.0f} ms per read+write pass over one (256, 256, 256) float64 array "

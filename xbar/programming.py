@@ -14,12 +14,16 @@
   gradual RRAM RESET); the real cells (device-to-device spread, cycle-to-cycle noise)
   then land wherever the pulse takes them.
 * :func:`apply_pulses`: one pulse pattern given by row and column voltages; every cell
-  sees ``row_v[i] - col_v[j]`` (wire drop neglected during the write). With
-  :func:`bias_scheme` for ``"V/2"`` and ``"V/3"`` half-select biasing (reference
-  section 5.5).
+  sees ``row_v[i] - col_v[j]``, or, with ``ir_drop=True``, the voltage of the solved
+  circuit (:func:`xbar.solve` with the columns held at ``col_v``, full nonlinear cell
+  I-V). With :func:`bias_scheme` for ``"V/2"`` and ``"V/3"`` half-select biasing
+  (reference section 5.5).
 
-Cells are programmed as if isolated (1T1R access, or sequential row-by-row writes whose
-disturb is studied separately with :func:`apply_pulses`). Pulse energy is
+:func:`program` addresses cells as if isolated (1T1R access, or sequential row-by-row
+writes whose disturb and line drop are studied separately with :func:`apply_pulses`):
+its pulses reach each cell at their nominal amplitude. Write-verify compensates a line
+drop by construction (it steps the amplitude until the verify read is on target), so the
+wire resistance changes its pulse count and energy, not its final accuracy. Pulse energy is
 ``|V| * width * (I_before + I_after) / 2`` per pulse (trapezoid over the state change
 during the pulse, at the applied voltage); verify reads cost ``v_read^2 G t_read``.
 """

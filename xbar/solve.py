@@ -301,8 +301,10 @@ def _choose_preconditioner(
     """Validate the ``preconditioner`` option and resolve ``"auto"`` (see :func:`solve`).
 
     ``"auto"`` picks the direct factorisation for linear cells when there are enough
-    right-hand sides to pay for it (``n_rhs >= max(8, min(M, N) / 4)``; measured
-    break-even ~50 inputs at 256x256 on a 2-core CPU, ``benchmarks/RESULTS.md``) and its
+    right-hand sides to pay for it (``n_rhs >= max(8, min(M, N) / 2)``; measured
+    break-even 50-150 inputs at 256x256 with 1 ohm wires on a 2-core CPU, depending on
+    the load, ``benchmarks/RESULTS.md``; CG needs more iterations, and the direct method
+    wins earlier, the larger the IR-drop parameter ``N sqrt(r G)``) and its
     factors fit in ``DIRECT_MAX_BYTES``; otherwise Jacobi-preconditioned CG.
     """
     if preconditioner not in _METHODS:
@@ -310,7 +312,7 @@ def _choose_preconditioner(
     if preconditioner != "auto":
         return preconditioner
     fits = _direct.factor_bytes(M, N, jnp.dtype(dtype).itemsize) <= DIRECT_MAX_BYTES
-    if linear and fits and n_rhs >= max(8, min(M, N) / 4):
+    if linear and fits and n_rhs >= max(8, min(M, N) / 2):
         return "direct"
     return "jacobi"
 
@@ -377,7 +379,7 @@ def solve(
             iterative refinement against the true operator until the CG criterion
             holds (``cg_iterations`` then counts refinement steps, normally 1 per solve).
             It pays off for batches of inputs.  ``"auto"`` (default): ``"direct"`` for
-            linear cells with at least ``max(8, min(M, N)/4)`` inputs whose factors fit
+            linear cells with at least ``max(8, min(M, N)/2)`` inputs whose factors fit
             in ``DIRECT_MAX_BYTES``, else ``"jacobi"``.  Zero-resistance segments are
             floored inside the preconditioner / factorisation only (the residual test
             uses the exact operator, so the solution stays exact).
