@@ -15,6 +15,8 @@ import platform
 import sys
 import time
 
+from _results import cpu_name, replace_section  # this folder (sys.path[0])
+
 # The script's own folder holds benchmarks named like the packages (devices.py): keep it
 # off the import path so that ``import devices`` finds the package.
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(__file__)]
@@ -203,7 +205,7 @@ def main(append=False, full=False):
     head = "| workload | size | time | ratio / note | target |\n|---|---|---|---|---|"
     table = head + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in rows)
     info = (
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+        f"Machine: {platform.machine()} ({cpu_name()}), {os.cpu_count()} CPU cores, "
         f"backend {dev.platform} ({dev.device_kind}), jax {jax.__version__}, float32. "
         f"Load average (1 min) {load0[0]:.2f} at the start, {load1[0]:.2f} at the end (the "
         "machine is shared). Read times: best of 3 interleaved medians of 7. No GPU was "
@@ -212,25 +214,7 @@ def main(append=False, full=False):
     print(table)
     print(info)
     if append:
-        _replace_section(
-            __file__.replace("crossbar.py", "RESULTS.md"), "## Crossbar", info + "\n\n" + table
-        )
-
-
-def _replace_section(path, heading, body):
-    """Replace the section ``heading`` of the markdown file (up to the next ``## ``
-    heading) with ``body``, or append it."""
-    with open(path) as f:
-        text = f.read()
-    new = heading + "\n\n" + body + "\n"
-    start = text.find(heading + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + new
-    else:
-        end = text.find("\n## ", start + len(heading))
-        text = text[:start] + new + ("" if end < 0 else text[end:])
-    with open(path, "w") as f:
-        f.write(text)
+        replace_section("## Crossbar", info + "\n\n" + table)
 
 
 if __name__ == "__main__":

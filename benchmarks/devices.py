@@ -19,13 +19,11 @@ import argparse
 import datetime
 import os
 import pathlib
-import platform
-import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
+from _results import append_to_section, cpu_name, median_time  # this folder (sys.path[0])
 
 # Run as a script, this file's folder is first on sys.path and its own name would
 # shadow the ``devices`` package: drop that entry before importing it.
@@ -54,16 +52,6 @@ def workloads(n: int):
     ]
 
 
-def _median_time(fn, repeats):
-    jax.block_until_ready(fn())  # warm-up / compile
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def run(n: int, repeats: int):
     rows = []
     gpu = jax.default_backend() == "gpu"
@@ -71,20 +59,10 @@ def run(n: int, repeats: int):
     for name, model, state, (v, width, noisy) in workloads(n):
         key = jax.random.key(0) if noisy else None
         step = jax.jit(lambda s, v, k, m=model, w=width: m.apply_pulse(s, v, w, k))
-        t = _median_time(lambda s=state, v=v, k=key, f=step: f(s, v, k), repeats)
+        t = median_time(lambda s=state, v=v, k=key, f=step: f(s, v, k), repeats)
         rate = n * model.n_substeps / t
         rows.append((name, n, model.n_substeps, t, rate, target))
     return rows, gpu
-
-
-def _cpu_model() -> str:
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main():
@@ -105,7 +83,7 @@ def main():
         f"{'>=' if rate >= tgt else '<'} {tgt:.0e} |\n"
         for name, n, ns, t, rate, tgt in rows
     )
-    dev = jax.devices()[0].device_kind if gpu else _cpu_model()
+    dev = jax.devices()[0].device_kind if gpu else cpu_name()
     info = (
         f"{datetime.date.today().isoformat()}, jax {jax.__version__}, backend "
         f"{jax.default_backend()} ({dev}), {os.cpu_count()} CPU threads, float32, "
@@ -120,24 +98,12 @@ def main():
     )
     print(note)
     if not args.no_write:
-        _append(info, table, note)
-
-
-def _append(info, table, note):
-    """Append the run under SECTION in RESULTS.md, leaving other sections untouched."""
-    path = pathlib.Path(__file__).with_name("RESULTS.md")
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    entry = f"\n{info}\n\n{table}\n{note}\n"
-    if SECTION not in text:
-        text = text.rstrip("\n") + (
-            f"\n\n{SECTION}\n\nStanford-PKU RRAM (`benchmarks/devices.py`). Targets: >= 5e7 "
-            "device-substeps/s (2-core CPU), >= 1e10 /s (GPU), 10^6 devices, float32.\n"
+        append_to_section(
+            SECTION,
+            f"{info}\n\n{table}\n{note}",
+            intro="Stanford-PKU RRAM (`benchmarks/devices.py`). Targets: >= 5e7 "
+            "device-substeps/s (2-core CPU), >= 1e10 /s (GPU), 10^6 devices, float32.",
         )
-    start = text.index(SECTION)
-    nxt = text.find("\n## ", start + len(SECTION))
-    end = len(text) if nxt < 0 else nxt
-    text = text[:end].rstrip("\n") + "\n" + entry + text[end:]
-    path.write_text(text)
 
 
 if __name__ == "__main__":

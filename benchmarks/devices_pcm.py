@@ -19,12 +19,11 @@ import datetime
 import os
 import pathlib
 import platform
-import statistics
 import sys
-import time
 
 import jax
 import jax.numpy as jnp
+from _results import append_to_section, cpu_name, median_time  # this folder (sys.path[0])
 
 # Run as a script, this file's folder is first on sys.path and benchmarks/devices.py
 # would shadow the ``devices`` package: drop that entry before importing it.
@@ -32,16 +31,6 @@ _here = pathlib.Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != _here]
 
 import devices  # noqa: E402
-
-
-def _median_time(fn, repeats):
-    jax.block_until_ready(fn())  # warm-up / compile
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def bench_physics(n, repeats):
@@ -54,19 +43,9 @@ def bench_physics(n, repeats):
     key = jax.random.key(0)
     step = jax.jit(lambda s, v, k: model.apply_pulse(s, v, 40e-9, k))
     load0 = os.getloadavg()[0]
-    t = _median_time(lambda: step(state, v, key), repeats)
+    t = median_time(lambda: step(state, v, key), repeats)
     load1 = os.getloadavg()[0]
     return t, n * model.n_substeps / t, (load0, load1)
-
-
-def _cpu_name():
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def bench_statistical(n, chunk, repeats):
@@ -82,7 +61,7 @@ def bench_statistical(n, chunk, repeats):
         return jnp.sum(g)  # reduce so the 10^8 reads need not be stored
 
     run = jax.jit(lambda key: jax.lax.map(one_chunk, jax.random.split(key, n_chunks)))
-    t = _median_time(lambda: run(jax.random.key(1)), repeats)
+    t = median_time(lambda: run(jax.random.key(1)), repeats)
     return t, n / t, n
 
 
@@ -130,7 +109,7 @@ def main():
     )
     table = header + "".join(f"| {' | '.join(r)} |\n" for r in rows)
     machine = (
-        f"{platform.machine()} ({_cpu_name()}), {os.cpu_count()} CPU threads, backend {backend}"
+        f"{platform.machine()} ({cpu_name()}), {os.cpu_count()} CPU threads, backend {backend}"
     )
     info = (
         f"{datetime.date.today().isoformat()}, jax {jax.__version__}, {machine}, float32, "
@@ -143,27 +122,12 @@ def main():
     else:
         print("No GPU lent for this run: the GPU target (1e10 /s) is not measured.")
     if not args.no_write:
-        _append_results(info, table, gpu)
-
-
-def _append_results(info, table, gpu):
-    path = pathlib.Path(__file__).with_name("RESULTS.md")
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    entry = f"\n{info}\n\n{table}"
-    if not gpu:
-        entry += "\nNo GPU lent: GPU target (>= 1e10 device-substeps/s) not measured.\n"
-    marker = "## PCM devices"
-    if marker not in text:
-        text = text.rstrip("\n") + f"\n\n{marker}\n"
-        text += "\nTargets: physics >= 5e7 device-substeps/s (2-core CPU), >= 1e10 /s (GPU).\n"
-        text += entry
-    else:
-        # insert at the end of our section (before the next '## ' heading, if any)
-        start = text.index(marker)
-        nxt = text.find("\n## ", start + len(marker))
-        end = len(text) if nxt < 0 else nxt
-        text = text[:end].rstrip("\n") + "\n" + entry + text[end:]
-    path.write_text(text)
+        note = "" if gpu else "\nNo GPU lent: GPU target (>= 1e10 device-substeps/s) not measured."
+        append_to_section(
+            "## PCM devices",
+            f"{info}\n\n{table}{note}",
+            intro="Targets: physics >= 5e7 device-substeps/s (2-core CPU), >= 1e10 /s (GPU).",
+        )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+from _results import RESULTS, replace_section  # this folder (sys.path[0])
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 # benchmarks/devices.py would shadow the `devices` package that xbar imports
 sys.path = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
@@ -311,18 +313,8 @@ def write_results(rows, bandwidth, pass_s):
             f"{_fmt(sn, '{:.0f}x')} | {_fmt(r['iters'], '{}')} | {_fmt(r['err'], '{:.1e}')} |"
             f" {r['load']:.1f} |"
         )
-    section = "\n".join(lines) + "\n"
-    path = os.path.join(HERE, "RESULTS.md")
-    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    start = text.find("## Solver (xbar.solve)")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1 :] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(text)
-    print(f"wrote {path}")
+    replace_section(lines[0], "\n".join(lines[1:]))
+    print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":
