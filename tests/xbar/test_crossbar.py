@@ -155,9 +155,8 @@ def test_jit_and_vmap_over_instances():
     x = _inputs()
     dev = devices.StanfordPKU(r_series=2e3)
 
-    @jax.jit
-    def one(k):
-        xb = xbar.Crossbar.create(
+    def make(k):
+        return xbar.Crossbar.create(
             dev,
             (M, N),
             key=k,
@@ -168,24 +167,17 @@ def test_jit_and_vmap_over_instances():
             adc=xbar.ideal_adc(),
             gap=1.2e-9,
         )
-        return xb.mvm(x)
+
+    @jax.jit
+    def one(k):
+        return make(k).mvm(x)
 
     ys = jax.vmap(one)(jax.random.split(jax.random.PRNGKey(0), 8))
     assert ys.shape == (8, 4, N)
     # lognormal spread of I0 makes instances differ; each equals its own x @ G directly
     assert np.std(ys[:, 0, 0]) > 0
     k = jax.random.split(jax.random.PRNGKey(0), 8)[2]
-    xb = xbar.Crossbar.create(
-        dev,
-        (M, N),
-        key=k,
-        variability={"i0": 0.1},
-        mapping=MAP,
-        wiring=xbar.Wiring.ideal(),
-        dac=xbar.ideal_dac(0.1),
-        adc=xbar.ideal_adc(),
-        gap=1.2e-9,
-    )
+    xb = make(k)
     g = xb.device.current(xb.state, 0.1) / 0.1
     np.testing.assert_allclose(ys[2], x @ MAP.from_conductance(g), rtol=1e-9)
 
