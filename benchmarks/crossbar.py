@@ -139,7 +139,7 @@ def main(append=False, full=False):
     load0 = os.getloadavg()
     t_plain, t_read, t_eff, t_snap, t_quiet = bench_read()
     t_wv, t_wv_first, succ = bench_write_verify()
-    capped = dict(pulse_substeps=16, pulse_newton=4)
+    capped = dict(pulse_substeps=16)
     r256 = bench_write_verify_rram(256, 256, **capped)
     r64 = bench_write_verify_rram(64, 64)
     r256_dev = bench_write_verify_rram(256, 256) if full else None
@@ -177,14 +177,14 @@ def main(append=False, full=False):
             "< 10 s",
         ),
         (
-            "write-verify Stanford-PKU, pulse_substeps=16, pulse_newton=4",
+            "write-verify Stanford-PKU, pulse_substeps=16",
             "256x256 (x2 devices)",
             f"{r256[0]:.2f} s",
             f"success {r256[2]:.4f}, {r256[3]:.1f} pulses/cell, first call {r256[1]:.1f} s",
             "< 10 s",
         ),
         (
-            "write-verify Stanford-PKU, device integrator (128 sub-steps, 10 Newton)",
+            "write-verify Stanford-PKU, device integrator (128 sub-steps)",
             "64x64 (x2 devices)",
             f"{r64[0]:.2f} s",
             f"success {r64[2]:.4f}, {r64[3]:.1f} pulses/cell, first call {r64[1]:.1f} s",
@@ -194,7 +194,7 @@ def main(append=False, full=False):
     if r256_dev is not None:
         rows.append(
             (
-                "write-verify Stanford-PKU, device integrator (128 sub-steps, 10 Newton)",
+                "write-verify Stanford-PKU, device integrator (128 sub-steps)",
                 "256x256 (x2 devices)",
                 f"{r256_dev[0]:.2f} s",
                 f"success {r256_dev[2]:.4f}, {r256_dev[3]:.1f} pulses/cell, "

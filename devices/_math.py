@@ -7,6 +7,8 @@ float64 and keep gradients finite where a bound is crossed.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -44,3 +46,47 @@ def smooth_clip(x, lo, hi, width):
 def smooth_step(x, width):
     """Logistic step ``1 / (1 + exp(-x / width))``: a differentiable gate."""
     return jax.nn.sigmoid(x / width)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
+def solve_linear_sinh(v, v0, b, n_iter):
+    """Root ``x >= 0`` of ``g(x) = v0 x + b sinh(x) - v`` for ``v >= 0``, ``v0, b > 0``.
+
+    ``g`` is increasing and convex, so the root lies in ``[0, x_u]`` with the upper bound
+    ``x_u = min(v / v0, v / b, ln(1 + 2 v / b))`` (each term is ``>= asinh(v / b)``).
+    Halley's method from ``x_u`` (cubic convergence; the correction term is capped at
+    twice the Newton step), ``n_iter`` (static) iterations clamped to ``[0, x_u]``.
+    ``sinh`` and ``cosh`` come from one ``expm1`` (accurate for small ``x``); ``b sinh x
+    <= v`` on ``[0, x_u]`` keeps every term finite. Derivatives are those of the exact
+    root (implicit function theorem), not of the iterations."""
+    b = jnp.maximum(b, jnp.finfo(jnp.result_type(b)).tiny)
+    y = v / b
+    x_u = jnp.minimum(jnp.minimum(v / v0, y), jnp.log(1.0 + 2.0 * y))
+
+    def halley(_, x):
+        sh, ch = _sinh_cosh(x)
+        g2 = b * sh  # g''
+        g1 = v0 + b * ch  # g'
+        g = v0 * x + g2 - v
+        den = jnp.maximum(2.0 * g1 * g1 - g * g2, g1 * g1)
+        return jnp.clip(x - 2.0 * g * g1 / den, 0.0, x_u)
+
+    return jax.lax.fori_loop(0, n_iter, halley, x_u, unroll=n_iter <= 2)
+
+
+def _sinh_cosh(x):
+    """``(sinh x, cosh x)`` for ``x >= 0`` from one ``expm1`` (argument capped at
+    ``EXP_ARG_MAX``)."""
+    em = jnp.expm1(jnp.minimum(x, EXP_ARG_MAX))
+    q = em / (em + 1.0)  # 1 - exp(-x)
+    return 0.5 * (em + q), 1.0 + 0.5 * em * q
+
+
+@solve_linear_sinh.defjvp
+def solve_linear_sinh_jvp(n_iter, primals, tangents):
+    v, v0, b = primals
+    dv, dv0, db = tangents
+    x = solve_linear_sinh(v, v0, b, n_iter)
+    sh, ch = _sinh_cosh(x)
+    # g(x; v, v0, b) = 0:  (v0 + b cosh x) dx = dv - x dv0 - sinh(x) db
+    return x, (dv - x * dv0 - sh * db) / (v0 + b * ch)

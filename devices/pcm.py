@@ -75,7 +75,6 @@ width ``v_smooth`` so the read I-V is differentiable.
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping
 from typing import ClassVar
@@ -88,7 +87,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import Device
 from ._checks import check_less, check_nonnegative, check_positive, check_range
-from ._math import EXP_ARG_MAX, smooth_step
+from ._math import EXP_ARG_MAX, smooth_step, solve_linear_sinh
 from .noise import ReadNoise
 
 K_B = 1.380649e-23  # Boltzmann constant [J/K]
@@ -311,7 +310,7 @@ class PCM(Device):
         """OFF-state operating point for ``v_abs >= 0``: returns ``(I, V_a, r_c)``.
 
         Solves ``v = I R + V_a``, ``I = I0 sinh(V_a / V0)`` with ``R = r_c + r_series``
-        (:func:`_solve_poole_frenkel`, ``n_iter`` Halley iterations). ``t_s=None``: a
+        (:func:`solve_linear_sinh`, ``n_iter`` Halley iterations). ``t_s=None``: a
         freshly programmed cell (no drift), as inside a pulse."""
         kt_q = K_B_EV * temp_k
         rc = self._r_c(temp_k, t_s)
@@ -321,7 +320,7 @@ class PCM(Device):
         i0 = (2.0 * self.area_m2 / (self.dz_m * self.rho_a)) * kt_q * self._activation(temp_k)
         if t_s is not None:
             i0 = i0 / self._drift_factor(t_s, self.nu_a)
-        va = v0 * _solve_poole_frenkel(v_abs, v0, r * i0, n_iter)
+        va = v0 * solve_linear_sinh(v_abs, v0, r * i0, n_iter)
         # KCL through the linear part: exact for the returned V_a, and I >= 0.
         return (v_abs - va) / r, va, rc
 
@@ -537,50 +536,6 @@ class PCM(Device):
         t = jnp.maximum(state.t_s, self.t_read_s)
         ratio = jnp.maximum(self.noise.f_max_hz * (t + self.t_read_s), 1.0)
         return jnp.sqrt(self.noise.q_flicker * jnp.log(ratio))
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(3,))
-def _solve_poole_frenkel(v, v0, b, n_iter):
-    """Root ``x >= 0`` of ``g(x) = v0 x + b sinh(x) - v`` for ``v >= 0``, ``v0, b > 0``.
-
-    ``g`` is increasing and convex, so the root lies in ``[0, x_u]`` with the upper bound
-    ``x_u = min(v / v0, v / b, ln(1 + 2 v / b))`` (each term is ``>= asinh(v / b)``).
-    Halley's method from ``x_u`` (cubic convergence; the correction term is capped at
-    twice the Newton step), ``n_iter`` (static) iterations clamped to ``[0, x_u]``.
-    ``sinh`` and ``cosh`` come from one ``expm1`` (accurate for small ``x``); ``b sinh x
-    <= v`` on ``[0, x_u]`` keeps every term finite. Derivatives are those of the exact
-    root (implicit function theorem), not of the iterations."""
-    b = jnp.maximum(b, jnp.finfo(jnp.result_type(b)).tiny)
-    y = v / b
-    x_u = jnp.minimum(jnp.minimum(v / v0, y), jnp.log(1.0 + 2.0 * y))
-
-    def halley(_, x):
-        sh, ch = _sinh_cosh(x)
-        g2 = b * sh  # g''
-        g1 = v0 + b * ch  # g'
-        g = v0 * x + g2 - v
-        den = jnp.maximum(2.0 * g1 * g1 - g * g2, g1 * g1)
-        return jnp.clip(x - 2.0 * g * g1 / den, 0.0, x_u)
-
-    return jax.lax.fori_loop(0, n_iter, halley, x_u, unroll=n_iter <= 2)
-
-
-def _sinh_cosh(x):
-    """``(sinh x, cosh x)`` for ``x >= 0`` from one ``expm1`` (argument capped at
-    ``EXP_ARG_MAX``)."""
-    em = jnp.expm1(jnp.minimum(x, EXP_ARG_MAX))
-    q = em / (em + 1.0)  # 1 - exp(-x)
-    return 0.5 * (em + q), 1.0 + 0.5 * em * q
-
-
-@_solve_poole_frenkel.defjvp
-def _solve_poole_frenkel_jvp(n_iter, primals, tangents):
-    v, v0, b = primals
-    dv, dv0, db = tangents
-    x = _solve_poole_frenkel(v, v0, b, n_iter)
-    sh, ch = _sinh_cosh(x)
-    # g(x; v, v0, b) = 0:  (v0 + b cosh x) dx = dv - x dv0 - sinh(x) db
-    return x, (dv - x * dv0 - sh * db) / (v0 + b * ch)
 
 
 def _map_cells(fn, cells, shape, block):

@@ -65,7 +65,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import Device
 from ._checks import check_less, check_nonnegative, check_positive, check_range
-from ._math import safe_exp, safe_sinh
+from ._math import safe_exp, safe_sinh, solve_linear_sinh
 from .noise import ReadNoise
 
 K_B = 1.380649e-23  # Boltzmann constant [J/K]
@@ -110,8 +110,8 @@ class StanfordPKU(Device):
         compliance_knee: sharpness ``n`` of ``I = I_R / (1 + (I_R/I_cc)^n)^(1/n)``.
         ea_retention [eV], tau0_retention [s]: zero-bias gap relaxation (UNCONFIRMED).
         v_read: default read voltage [V]; noise: read noise (:class:`ReadNoise`).
-        n_substeps: gap steps per pulse (static); n_newton: iterations of the
-            series-resistance solve (static).
+        n_substeps: gap steps per pulse (static); n_newton: Halley iterations of the
+            series-resistance solve (static; 3 reach rounding).
     """
 
     i0: float = 1000e-6
@@ -148,7 +148,7 @@ class StanfordPKU(Device):
     v_read: float = 0.1
     noise: ReadNoise = eqx.field(default_factory=ReadNoise)
     n_substeps: int = eqx.field(default=128, static=True)
-    n_newton: int = eqx.field(default=10, static=True)
+    n_newton: int = eqx.field(default=3, static=True)
 
     State = RRAMState
 
@@ -216,26 +216,15 @@ class StanfordPKU(Device):
         """Cell voltage of the cell in series with ``r_series``: the root of
         ``Phi(Vc) = Vc + R_s I_g sinh(Vc / V0) - V = 0``.
 
-        ``Phi`` is odd, increasing and convex for ``Vc > 0``; Newton from the upper
-        bound ``min(|V|, V0 asinh(|V| / (R_s I_g)))`` decreases monotonically to the
-        root without overshoot (and never overflows, since ``R_s I_g sinh <= |V|``
-        there). The iterations run without gradient; one final Newton step on the
-        signed equation carries the exact implicit derivative
-        ``dVc = -(dPhi) / Phi'``."""
+        ``Phi`` is odd, increasing and convex for ``Vc > 0``: ``n_newton`` Halley
+        iterations on ``|V|`` (:func:`devices._math.solve_linear_sinh`, from an upper
+        bound, never overflowing; 3 iterations reach rounding, 1e-13 V, over
+        ``|V| <= 4 V`` and ``R_s I_g`` from 1e-7 to 1e3 V, against bisection). They run
+        without gradient; one final Newton step on the signed equation carries the exact
+        implicit derivative ``dVc = -(dPhi) / Phi'`` (also at ``V = 0``)."""
         rs = self.r_series
-        a = jnp.abs(v)
-
-        def newton(a, ig, rs):
-            u = jnp.minimum(a, self.v0 * jnp.arcsinh(a / (rs * ig)))
-
-            def body(_, u):
-                phi = u + rs * ig * jnp.sinh(u / self.v0) - a
-                dphi = 1.0 + rs * ig * jnp.cosh(u / self.v0) / self.v0
-                return jnp.clip(u - phi / dphi, 0.0, a)
-
-            return jax.lax.fori_loop(0, self.n_newton, body, u)
-
-        vs = jax.lax.stop_gradient(jnp.sign(v) * newton(a, ig, rs))
+        x = solve_linear_sinh(jnp.abs(v), self.v0, rs * ig, self.n_newton)
+        vs = jax.lax.stop_gradient(jnp.sign(v) * self.v0 * x)
         phi = vs + rs * ig * jnp.sinh(vs / self.v0) - v
         dphi = 1.0 + rs * ig * jnp.cosh(vs / self.v0) / self.v0
         return vs - phi / dphi

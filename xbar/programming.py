@@ -69,11 +69,12 @@ class WriteVerify(eqx.Module):
             it little (the step rule keeps a pulse below the remaining error), so a
             coarser integrator can be enough. Whether it is depends on the device and
             must be checked: for ``devices.StanfordPKU`` (gap-stepping integrator, exact
-            for a rate exponential in the gap, Newton solve of the series resistor) with
-            10 ns pulses of 1.2-3.5 V on a 2 kOhm series resistor, ``pulse_substeps=16``
-            and ``pulse_newton=4`` change the conductance step of one pulse by at most
-            0.38 % of a 95 uS window (rms 0.03 %) against a 2048-sub-step reference, the
-            device default (128, 10) by 0.36 % (rms 0.004 %), at 1/18 of the cost.
+            for a rate exponential in the gap; its series-resistor solve converges to
+            rounding in its default 3 Halley iterations) with 10 ns pulses of 1.2-3.5 V on
+            a 2 kOhm series resistor, ``pulse_substeps=16`` changes the conductance step
+            of one pulse by at most 0.31 % of a 95 uS window (rms 0.04 %) against a
+            2048-sub-step reference, the device default (128 sub-steps) by 0.07 % (rms
+            0.004 %); the pulse costs 1/8.
             For explicit-Euler devices (``devices.JART``, ``devices.VTEAM``) the step is
             ``width / n_substeps`` and fewer sub-steps are a cruder integration.
 
