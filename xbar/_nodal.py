@@ -91,7 +91,12 @@ def apply_A(R_wl: jax.Array, R_bl: jax.Array, c: jax.Array) -> jax.Array:
 
 
 def diag_A(R_wl: jax.Array, R_bl: jax.Array) -> jax.Array:
-    """Diagonal of ``A``: resistance from cell ``(i, j)`` to the driver plus to the sense node."""
+    """Diagonal of ``A``: resistance from cell ``(i, j)`` to the driver plus to the sense node.
+
+    Wire resistances given as Python numbers are compile-time constants under ``jit``;
+    the barrier keeps XLA from evaluating these prefix sums at compile time (its constant
+    folder takes seconds for a 256 x 512 array)."""
+    R_wl, R_bl = lax.optimization_barrier((R_wl, R_bl))
     return jnp.cumsum(R_wl, -1) + jnp.cumsum(R_bl[..., ::-1, :], -2)[..., ::-1, :]
 
 
