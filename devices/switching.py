@@ -20,6 +20,7 @@ time of 100 ns, one decade of time per 0.23 V (``v0`` = 0.1 V), ``sigma`` = 0.7
 
 from __future__ import annotations
 
+import abc
 import math
 
 import equinox as eqx
@@ -41,8 +42,10 @@ def _shape(v, width_s):
 class _Switching(eqx.Module):
     """Shared sampling of a switching law given its ``probability(v, width_s)``."""
 
+    @abc.abstractmethod
     def probability(self, v, width_s):
-        raise NotImplementedError
+        """Probability that a pulse of ``v`` [V] and ``width_s`` [s] switches the device
+        (each law defines its own)."""
 
     def sample(
         self, key: PRNGKeyArray, v: Float[Array, "*shape"], width_s: float | Float[Array, "*shape"]

@@ -22,6 +22,19 @@ def _inputs(key=1, b=4, m=M):
     return jax.random.uniform(jax.random.PRNGKey(key), (b, m), minval=-1, maxval=1)
 
 
+def _ideal_xbar(dev, v_read, **kw):
+    """An ``M x N`` crossbar of ``dev`` with ideal wires and converters (read at ``v_read``)."""
+    return xbar.Crossbar.create(
+        dev,
+        (M, N),
+        mapping=MAP,
+        wiring=xbar.Wiring.ideal(),
+        dac=xbar.ideal_dac(v_read),
+        adc=xbar.ideal_adc(),
+        **kw,
+    )
+
+
 def _pcm_xbar(w, mapping=MAP, wiring=None, dac=None, adc=None, **kw):
     """A crossbar of statistical PCM programmed noise-free exactly to ``w``."""
     g = mapping.to_conductance(w)
@@ -156,17 +169,7 @@ def test_jit_and_vmap_over_instances():
     dev = devices.StanfordPKU(r_series=2e3)
 
     def make(k):
-        return xbar.Crossbar.create(
-            dev,
-            (M, N),
-            key=k,
-            variability={"i0": 0.1},
-            mapping=MAP,
-            wiring=xbar.Wiring.ideal(),
-            dac=xbar.ideal_dac(0.1),
-            adc=xbar.ideal_adc(),
-            gap=1.2e-9,
-        )
+        return _ideal_xbar(dev, 0.1, key=k, variability={"i0": 0.1}, gap=1.2e-9)
 
     @jax.jit
     def one(k):
@@ -185,15 +188,7 @@ def test_jit_and_vmap_over_instances():
 def test_nonlinear_cells_without_wires_sum_device_currents():
     dev = devices.StanfordPKU()
     gap = jax.random.uniform(jax.random.PRNGKey(2), (M, 2 * N), minval=1.0e-9, maxval=1.7e-9)
-    xb = xbar.Crossbar.create(
-        dev,
-        (M, N),
-        mapping=MAP,
-        wiring=xbar.Wiring.ideal(),
-        dac=xbar.ideal_dac(0.5),
-        adc=xbar.ideal_adc(),
-        gap=gap,
-    )
+    xb = _ideal_xbar(dev, 0.5, gap=gap)
     x = _inputs()
     state = xb.state
     i = jnp.sum(dev.current(state, (x * 0.5)[:, :, None]), axis=1)
@@ -341,15 +336,7 @@ def test_read_noise_moments_match_the_device_sampler():
     # random telegraph noise is not Gaussian: no moments, reads draw it per cell
     rtn = devices.StanfordPKU(noise=devices.ReadNoise(rtn_amplitude=0.3))
     assert xbar.crossbar.read_noise_moments(rtn, st_r, 0.1) is None
-    xb = xbar.Crossbar.create(
-        rtn,
-        (M, N),
-        mapping=MAP,
-        wiring=xbar.Wiring.ideal(),
-        dac=xbar.ideal_dac(0.1),
-        adc=xbar.ideal_adc(),
-        gap=1.0e-9,
-    )
+    xb = _ideal_xbar(rtn, 0.1, gap=1.0e-9)
     x, k = _inputs(), jax.random.PRNGKey(2)
     np.testing.assert_array_equal(xb.mvm(x, k), xb.mvm(x, k, read_noise="cells"))
 
