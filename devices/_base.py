@@ -109,6 +109,15 @@ class Device(eqx.Module):
         """One noisy read of the conductance [S] (1/f + RTN, see :class:`ReadNoise`)."""
         return self.noise.sample(key, self.conductance(state, v_read))
 
+    def read_noise_moments(self, state, v_read: float | Array | None = None):
+        """Per-cell mean [S] and variance [S^2] of one :meth:`read_noise` draw, or
+        ``None`` where they are not known in closed form (random telegraph noise, or a
+        subclass with its own ``read_noise`` and no matching moments). Arrays use them to
+        draw the noise of a column sum directly (``xbar.Crossbar.mvm``)."""
+        if type(self).read_noise is not Device.read_noise:
+            return None
+        return self.noise.moments(self.conductance(state, v_read))
+
     # ---- composite helpers -------------------------------------------------------------
     def pulse_train(self, state, amplitudes, width_s, key=None, v_read=None):
         """Apply pulses ``amplitudes`` (shape ``(n,)`` or ``(n, *shape)``) one after another.

@@ -90,3 +90,21 @@ def solve_linear_sinh_jvp(n_iter, primals, tangents):
     sh, ch = _sinh_cosh(x)
     # g(x; v, v0, b) = 0:  (v0 + b cosh x) dx = dv - x dv0 - sinh(x) db
     return x, (dv - x * dv0 - sh * db) / (v0 + b * ch)
+
+
+def clamped_normal_moments(mu, s):
+    """Mean and variance of ``max(mu + s xi, 0)``, ``xi ~ N(0, 1)``, ``s >= 0`` (the
+    rectified normal: ``E = s (z Phi(z) + phi(z))``, ``E[X^2] = s^2 ((1 + z^2) Phi(z) +
+    z phi(z))``, ``z = mu / s``)."""
+    z_cut = 6.0  # beyond, P(clamp) < 1e-9: the plain normal moments (and no cancellation)
+    pos = s > 0
+    z = jnp.where(pos, mu / jnp.where(pos, s, 1.0), jnp.sign(mu) * 2 * z_cut)
+    zc = jnp.clip(z, -2 * z_cut, z_cut)
+    cdf = jax.scipy.special.ndtr(zc)
+    pdf = jnp.exp(-0.5 * zc * zc) / jnp.sqrt(2 * jnp.pi).astype(zc.dtype)
+    m1 = zc * cdf + pdf
+    var1 = (1 + zc * zc) * cdf + zc * pdf - m1 * m1
+    far = z >= z_cut
+    mean = jnp.where(far, mu, jnp.where(pos, s * m1, jnp.maximum(mu, 0.0)))
+    var = jnp.where(far, s * s, jnp.where(pos, s * s * jnp.maximum(var1, 0.0), 0.0))
+    return mean, var

@@ -69,6 +69,15 @@ class ReadNoise(eqx.Module):
         """1/f standard deviation [S] of a read of conductance ``g`` [S]."""
         return flicker_sigma(g, self.q_flicker, self.f_min_hz, self.f_max_hz)
 
+    def moments(self, g, sigma=None):
+        """Mean [S] and variance [S^2] of :meth:`sample` at conductance ``g`` [S] (1/f
+        standard deviation ``sigma``, default :meth:`sigma`), or ``None`` unless
+        ``rtn_amplitude`` is known to be 0: the 1/f part is Gaussian (mean ``g``,
+        variance ``sigma^2``); random telegraph noise is two-level, not Gaussian."""
+        if not is_known_zero(self.rtn_amplitude):
+            return None
+        return g, (self.sigma(g) if sigma is None else sigma) ** 2
+
     def sample(self, key: PRNGKeyArray, g: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
         """One noisy read of conductances ``g`` [S]: independent per device and per call.
 
@@ -79,6 +88,18 @@ class ReadNoise(eqx.Module):
         noisy = g + self.sigma(g) * jax.random.normal(k_f, g.shape, g.dtype)
         s = jax.random.bernoulli(k_r, self.p_high, g.shape).astype(g.dtype)
         return noisy * (1.0 + self.rtn_amplitude * s)
+
+
+def is_known_zero(x) -> bool:
+    """True when ``x`` is known (a concrete value, not traced) to be 0."""
+    if isinstance(x, (int, float)):
+        return x == 0
+    if isinstance(x, jax.core.Tracer):
+        return False
+    try:
+        return bool(jnp.all(jnp.asarray(x) == 0))
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return False
 
 
 def telegraph_trace(

@@ -531,6 +531,14 @@ class PCM(Device):
         noise = eqx.tree_at(lambda n: (n.f_min_hz, n.f_max_hz), self.noise, (f_min, f_max))
         return noise.sample(key, g)
 
+    def read_noise_moments(self, state: PCMState, v_read: float | Array | None = None):
+        """Mean and variance of :meth:`read_noise`: Gaussian, ``sigma = G
+        relative_noise``, when the RTN amplitude is 0 (else ``None``)."""
+        if type(self).read_noise is not PCM.read_noise:
+            return None
+        g = self.conductance(state, v_read)
+        return self.noise.moments(g, g * self.relative_noise(state))
+
     def relative_noise(self, state: PCMState) -> Float[Array, "*shape"]:
         """``sigma_G / G`` of one read at the state's age (1/f part)."""
         t = jnp.maximum(state.t_s, self.t_read_s)

@@ -45,6 +45,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import Device
 from ._checks import check_less, check_nonnegative, check_positive, check_range
+from ._math import clamped_normal_moments
 from .variability import Spread
 
 US = 1e-6  # one microsiemens [S]
@@ -334,6 +335,19 @@ class PCMStatistical(Device):
         """One noisy read [S] at the state's age (see :meth:`read`)."""
         del v_read
         return self.read(state, key)
+
+    def read_noise_moments(self, state: PCMStatisticalState, v_read=None):
+        """Mean [S] and variance [S^2] of :meth:`read_noise`, ``max(G_d + sigma xi, 0)``
+        (Eq. 3.3): the rectified normal (:func:`devices._math.clamped_normal_moments`).
+        The clamp matters only for cells with ``sigma / G_d`` above ~0.3 (``g_prog``
+        below ~5 % of ``g_max``, where ``Q_s`` saturates at 0.2)."""
+        del v_read
+        cls = type(self)
+        if cls.read_noise is not PCMStatistical.read_noise or cls.read is not PCMStatistical.read:
+            return None
+        mu = self.conductance(state)
+        s = jnp.abs(mu) * self.q_s(state.g_prog) * self.noise_growth(state.t_s)
+        return clamped_normal_moments(mu, s * self.read_noise_scale)
 
     def apply_pulse(self, state: PCMStatisticalState, v, width_s, key: PRNGKeyArray | None = None):
         """One training pulse: ``v > 0`` a SET step (:class:`PCMTrainingUpdate`) on the

@@ -4,7 +4,7 @@ Layers (bottom to top): ``devices`` (one cell's physics) -> ``xbar`` (arrays) ->
 ``networks`` (neurosynaptic cores) -> ``learning`` (on-chip learning).
 """
 
-from .crossbar import Crossbar, Wiring, read_noise_moments
+from .crossbar import Crossbar, Wiring
 from .energy import ReadEnergy, array_power, read_energy, write_summary
 from .mapping import DifferentialMapping, ReferenceMapping
 from .peripherals import ADC, DAC, SenseAmp, ideal_adc, ideal_dac
@@ -43,7 +43,6 @@ __all__ = [
     "ideal_dac",
     "program",
     "read_energy",
-    "read_noise_moments",
     "solve",
     "write_summary",
 ]

@@ -38,7 +38,7 @@ Per read, output column ``j`` receives ``sum_i v_i dW_ij`` from independent zero
 per-cell fluctuations ``dW_ij`` of variance ``s_ij^2``: a sum of independent terms with
 mean ``v @ E[W]`` and variance ``(v * v) @ s^2`` (Gaussian when the cells are; by the
 central limit theorem close to it otherwise). When the device's read noise has known
-per-cell moments (:func:`read_noise_moments`) and the read is linear (``ir_drop`` ``"none"``
+per-cell moments (``device.read_noise_moments``) and the read is linear (``ir_drop`` ``"none"``
 or ``"effective"``), ``mvm`` draws this output noise directly, ``B x N`` normal draws and
 one more matrix product instead of ``B x M x P`` draws ("auto"); otherwise it draws every
 cell of every read (``"cells"``, exact for any noise model, e.g. random telegraph noise).
@@ -58,13 +58,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from devices._base import Device
 from devices._checks import check_nonnegative, check_positive
 from devices._math import safe_sinh
 from devices.faults import StuckAtFaults
-from devices.noise import ReadNoise
-from devices.pcm import PCM
-from devices.pcm_statistical import PCMStatistical
 
 from .mapping import DifferentialMapping, Mapping, ReferenceMapping
 from .peripherals import ADC, DAC, SenseAmp
@@ -369,7 +365,7 @@ class Crossbar(eqx.Module):
         ``E = w E[r]``, ``Var = w^2 Var[r]``. The logical column of a differential pair
         adds the variances of its two cells; with a reference column the reference cells'
         variance is common to all columns of a read (``var_shared``, one draw per read)."""
-        moments = read_noise_moments(self.device, state, self.dac.v_read)
+        moments = self.device.read_noise_moments(state, self.dac.v_read)
         if moments is None or not isinstance(self.mapping, (DifferentialMapping, ReferenceMapping)):
             return None
         mean, var = moments
@@ -415,7 +411,7 @@ class Crossbar(eqx.Module):
                 programming time and at ``t_s`` (noiseless reference reads).
             read_noise: how device read noise is drawn (module docstring): ``"auto"``
                 (default; independent per read, drawn at the outputs from the per-cell
-                moments when :func:`read_noise_moments` knows them and ``ir_drop`` is
+                moments when ``device.read_noise_moments`` knows them and ``ir_drop`` is
                 ``"none"`` or ``"effective"``, else per cell), ``"cells"`` (independent
                 per read, every cell drawn: ``M x P`` draws per read, and one circuit solve
                 per read with ``ir_drop`` ``"solve"``/``"nonlinear"``), ``"snapshot"``
@@ -545,77 +541,6 @@ class Crossbar(eqx.Module):
         return self.mapping.combine(_solve_batched(solve, g, v, iv, self.wiring))
 
 
-def read_noise_moments(device, state, v_read: float | Array | None = None):
-    """Per-cell mean [S] and variance [S^2] of one read ``device.read_noise(state, key,
-    v_read)``, or ``None`` when they are not known in closed form.
-
-    Known (the model's own ``read_noise``, not overridden by a subclass):
-
-    * ``devices.Device`` default and ``devices.PCM``: ``G + sigma xi`` times the RTN factor
-      of ``devices.ReadNoise``; Gaussian (mean ``G``, variance ``sigma^2``, with ``sigma``
-      from ``noise.sigma`` resp. ``PCM.relative_noise``) when ``rtn_amplitude`` is a
-      concrete 0. Random telegraph noise (two-level, not Gaussian) returns None, so reads
-      draw it per cell.
-    * ``devices.PCMStatistical``: ``max(G_d + sigma xi, 0)`` (Joshi et al. 2020, Eq. 3.3):
-      the moments of a Gaussian clamped at zero, ``E = mu Phi(z) + s phi(z)``,
-      ``E[X^2] = (mu^2 + s^2) Phi(z) + mu s phi(z)``, ``z = mu / s`` (standard results for
-      the rectified normal). The clamp matters only for cells with ``s / mu`` above ~0.3
-      (``g_prog`` below ~5 % of ``g_max``, where ``Q_s`` saturates at 0.2); their share of a
-      column sum is small, so the sum is close to Gaussian (central limit theorem).
-    """
-    cls = type(device)
-    if isinstance(device, PCMStatistical):
-        if cls.read_noise is not PCMStatistical.read_noise or cls.read is not PCMStatistical.read:
-            return None
-        mu = device.conductance(state)
-        s = (
-            jnp.abs(mu)
-            * device.q_s(state.g_prog)
-            * device.noise_growth(state.t_s)
-            * device.read_noise_scale
-        )
-        return _clamped_normal_moments(mu, s)
-    noise = getattr(device, "noise", None)
-    if not isinstance(noise, ReadNoise) or not _is_zero(noise.rtn_amplitude):
-        return None
-    if isinstance(device, PCM) and cls.read_noise is PCM.read_noise:
-        g = device.conductance(state, v_read)
-        return g, (g * device.relative_noise(state)) ** 2
-    if isinstance(device, Device) and cls.read_noise is Device.read_noise:
-        g = device.conductance(state, v_read)
-        return g, noise.sigma(g) ** 2
-    return None
-
-
-def _is_zero(x) -> bool:
-    """True when ``x`` is known (not traced) to be 0."""
-    if isinstance(x, (int, float)):
-        return x == 0
-    if isinstance(x, jax.core.Tracer):
-        return False
-    try:
-        return bool(jnp.all(jnp.asarray(x) == 0))
-    except (TypeError, jax.errors.ConcretizationTypeError):
-        return False
-
-
-def _clamped_normal_moments(mu, s):
-    """Mean and variance of ``max(mu + s xi, 0)``, ``xi ~ N(0, 1)``, ``s >= 0``."""
-    z_cut = 6.0  # beyond, P(clamp) < 1e-9: the plain normal moments (and no cancellation)
-    pos = s > 0
-    z = jnp.where(pos, mu / jnp.where(pos, s, 1.0), jnp.sign(mu) * 2 * z_cut)
-    zc = jnp.clip(z, -2 * z_cut, z_cut)
-    cdf = jax.scipy.special.ndtr(zc)
-    pdf = jnp.exp(-0.5 * zc * zc) / jnp.sqrt(2 * jnp.pi).astype(zc.dtype)
-    # In units of s: m = z Phi + phi, E[X^2] = (1 + z^2) Phi + z phi.
-    m1 = zc * cdf + pdf
-    var1 = (1 + zc * zc) * cdf + zc * pdf - m1 * m1
-    far = z >= z_cut
-    mean = jnp.where(far, mu, jnp.where(pos, s * m1, jnp.maximum(mu, 0.0)))
-    var = jnp.where(far, s * s, jnp.where(pos, s * s * jnp.maximum(var1, 0.0), 0.0))
-    return mean, var
-
-
 def _safe_sqrt(a):
     """``sqrt(a)`` with a zero (not infinite) gradient at ``a = 0``."""
     pos = a > 0
@@ -665,4 +590,4 @@ def _solve_batched(solve, g, v, iv, wiring: Wiring):
     return sol.i_out.reshape(lead + (g.shape[-1],))
 
 
-__all__ = ["Crossbar", "Wiring", "read_noise_moments"]
+__all__ = ["Crossbar", "Wiring"]

@@ -326,16 +326,16 @@ def test_read_noise_moments_match_the_device_sampler():
     rram = devices.StanfordPKU()
     st_r = rram.init_state((3,), gap=jnp.array([0.3e-9, 1.0e-9, 1.6e-9]))
     for dev, state in ((PCM, st), (rram, st_r)):
-        mean, var = xbar.crossbar.read_noise_moments(dev, state, 0.1)
+        mean, var = dev.read_noise_moments(state, 0.1)
         draws = np.asarray(jax.vmap(lambda k, d=dev, s=state: d.read_noise(s, k, 0.1))(keys))
         sd = np.sqrt(var)
         assert np.all(np.abs(draws.mean(0) - mean) < 5 * sd / np.sqrt(n_draws))
         np.testing.assert_allclose(draws.var(0), var, rtol=0.02)
-    mean, var = xbar.crossbar.read_noise_moments(PCM, st, 0.1)
+    mean, var = PCM.read_noise_moments(st, 0.1)
     assert float(mean[0]) > 1.05 * float(PCM.conductance(st)[0])  # the clamp biases upward
     # random telegraph noise is not Gaussian: no moments, reads draw it per cell
     rtn = devices.StanfordPKU(noise=devices.ReadNoise(rtn_amplitude=0.3))
-    assert xbar.crossbar.read_noise_moments(rtn, st_r, 0.1) is None
+    assert rtn.read_noise_moments(st_r, 0.1) is None
     xb = _ideal_xbar(rtn, 0.1, gap=1.0e-9)
     x, k = _inputs(), jax.random.PRNGKey(2)
     np.testing.assert_array_equal(xb.mvm(x, k), xb.mvm(x, k, read_noise="cells"))
