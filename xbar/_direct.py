@@ -197,27 +197,36 @@ def apply(f: Factor, b: jax.Array) -> jax.Array:
 
 
 def _refine(inv, op, b, tol, max_iter):
-    """Iterative refinement ``z += inv(b - K z)`` until ``||b - K z|| <= tol ||b||``."""
+    """Iterative refinement ``z += inv(b - K z)`` until ``||b - K z|| <= tol ||b||``.
+
+    ``op(z)`` returns ``(K z, aux)``; the ``aux`` of the returned ``z`` is returned too
+    (the wire drops ``A S z``, which the caller would otherwise compute again).
+    """
     thresh = (tol * tol) * _nodal._dot(b, b)
 
     def cond(state):
-        _, r, k = state
+        _, r, _, k = state
         return (k < max_iter) & jnp.any(_nodal._dot(r, r) > thresh)
 
+    def residual(z):
+        Kz, aux = op(z)
+        return b - Kz, aux
+
     def body(state):
-        z, r, k = state
+        z, r, _, k = state
         z = z + inv(r)
-        return z, b - op(z), k + 1
+        return (z, *residual(z), k + 1)
 
     z = inv(b)
-    z, r, k = lax.while_loop(cond, body, (z, b - op(z), jnp.array(1, jnp.int32)))
-    return z, k, (_nodal._dot(r, r) <= thresh)[..., 0, 0]
+    z, r, aux, k = lax.while_loop(cond, body, (z, *residual(z), jnp.array(1, jnp.int32)))
+    return z, k, (_nodal._dot(r, r) <= thresh)[..., 0, 0], aux
 
 
 def solve_refined(S, R_wl, R_bl, b, tol, max_iter):
     """Solve ``(I + S A S) z = b`` by the direct factorisation + iterative refinement.
 
-    Same contract as ``_nodal.pcg``: returns ``(z, steps, converged)``; stops when
+    Same contract as ``_nodal.pcg``, plus ``A S z``: returns
+    ``(z, steps, converged, A S z)``; stops when
     ``||b - K z||_2 <= tol ||b||_2`` for every right-hand side (the residual is computed
     with the true operator, so floored zero-resistance segments cannot make the answer
     silently wrong).  With an exact factorisation one step suffices.  ``S`` may carry
@@ -229,7 +238,8 @@ def solve_refined(S, R_wl, R_bl, b, tol, max_iter):
     Rd, Rt = families(R_wl, R_bl, orient)
 
     def op(z):
-        return z + S * _nodal.apply_A(R_wl, R_bl, S * z)
+        a = _nodal.apply_A(R_wl, R_bl, S * z)
+        return z + S * a, a
 
     def one(s, r):
         f = factor(to_canonical(s * s, orient), Rd, Rt)
@@ -296,13 +306,13 @@ def effective_matrix_rows(G, R_wl, R_bl, v_probe, tol, max_iter):
     Rw_s, Rb_s = lax.stop_gradient(R_wl), lax.stop_gradient(R_bl)
 
     def op(z):
-        return z + Ss * _nodal.apply_A(Rw_s, Rb_s, Ss * z)
+        return z + Ss * _nodal.apply_A(Rw_s, Rb_s, Ss * z), None
 
     def inv(r):
         return from_canonical(apply(f_s, to_canonical(r, "rows")), "rows")
 
     b = Ss * v_probe[:, None]
-    z, _, ok = _refine(inv, op, b, tol, max_iter)
+    z, _, ok, _ = _refine(inv, op, b, tol, max_iter)
     i_probe = jnp.sum(Ss * z, axis=0)
     pred = v_probe @ lax.stop_gradient(W)
     scale = jnp.max(jnp.abs(i_probe))

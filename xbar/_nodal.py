@@ -63,6 +63,25 @@ def cumsum(x: jax.Array, axis: int, reverse: bool = False) -> jax.Array:
 # ---------------------------------------------------------------------------------------
 
 
+# On CPU a batch of fields is processed a few fields at a time, so that the four prefix
+# sums of the wire operator run in cache: about 2x faster for 256 x 256 x 256 than one
+# pass over the whole batch (measured 0.19 s vs 0.40 s, 2-core CPU).  Elements per chunk:
+_CHUNK_ELEMS = 1 << 18
+
+
+def _chunked(fn, R_wl: jax.Array, R_bl: jax.Array, c: jax.Array):
+    """``fn(R_wl, R_bl, c)`` over chunks of ``c``'s leading (batch) axes on CPU."""
+    lead, grid = c.shape[:-2], c.shape[-2:]
+    n = int(np.prod(lead, dtype=int))
+    k = min(n, max(1, _CHUNK_ELEMS // (grid[0] * grid[1])))
+    while n % k:
+        k -= 1
+    if k >= n or jax.default_backend() != "cpu" or R_wl.ndim > 2 or R_bl.ndim > 2:
+        return fn(R_wl, R_bl, c)
+    out = lax.map(lambda x: fn(R_wl, R_bl, x), c.reshape((n // k, k) + grid))
+    return jax.tree_util.tree_map(lambda o: o.reshape(c.shape), out)
+
+
 def wire_drops(R_wl: jax.Array, R_bl: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Word-line voltage drops and bit-line voltages caused by cell currents ``c``.
 
@@ -77,6 +96,10 @@ def wire_drops(R_wl: jax.Array, R_bl: jax.Array, c: jax.Array) -> tuple[jax.Arra
     ones), and they use resistances only, never conductances, so zero-resistance
     segments are exact.
     """
+    return _chunked(_wire_drops, R_wl, R_bl, c)
+
+
+def _wire_drops(R_wl, R_bl, c):
     i_wl = cumsum(c, -1, reverse=True)
     drop_wl = cumsum(R_wl * i_wl, -1)
     i_bl = cumsum(c, -2)
@@ -84,10 +107,14 @@ def wire_drops(R_wl: jax.Array, R_bl: jax.Array, c: jax.Array) -> tuple[jax.Arra
     return drop_wl, v_bl
 
 
+def _apply_A(R_wl, R_bl, c):
+    d, b = _wire_drops(R_wl, R_bl, c)
+    return d + b
+
+
 def apply_A(R_wl: jax.Array, R_bl: jax.Array, c: jax.Array) -> jax.Array:
     """``A c = drop_wl + v_bl``: the reduction of cell voltage caused by currents ``c``."""
-    d, b = wire_drops(R_wl, R_bl, c)
-    return d + b
+    return _chunked(_apply_A, R_wl, R_bl, c)
 
 
 def diag_A(R_wl: jax.Array, R_bl: jax.Array) -> jax.Array:
@@ -212,7 +239,9 @@ def _chain_conductances(R: jax.Array) -> tuple[jax.Array, jax.Array]:
     at ``floor * max(R)`` (``floor`` = 1e-8 in float64, 1e-3 in float32), i.e. nearly
     merged nodes, which keeps ``1/R`` finite and the Thomas recursion accurate enough.
     A family with all segments zero has ``A_f = 0``; its factor is exactly the identity.
+    (Barrier: see :func:`diag_A`; XLA would fold ``max`` of constant wires at compile time.)
     """
+    R = lax.optimization_barrier(R)
     rmax = jnp.max(R)
     has = rmax > 0
     floor = 1e-8 if R.dtype == jnp.float64 else 1e-3
@@ -298,9 +327,7 @@ def pcg(
     Returns ``(z, iterations, converged)``; ``converged`` has the batch shape of ``b``.
     """
     if precond == "direct":
-        from . import _direct  # (imports this module)
-
-        return _direct.solve_refined(S, R_wl, R_bl, b, tol, min(max_iter, MAX_REFINE))
+        return _direct_solve(S, R_wl, R_bl, b, tol, max_iter)[:3]
     S = lax.stop_gradient(S)
     if precond == "line":
         # size-1 batch axes on S so that the factors broadcast against every input
@@ -345,6 +372,12 @@ def pcg(
     return x, k, converged
 
 
+def _direct_solve(S, R_wl, R_bl, b, tol, max_iter):
+    from . import _direct  # (imports this module)
+
+    return _direct.solve_refined(S, R_wl, R_bl, b, tol, min(max_iter, MAX_REFINE))
+
+
 def solve_J(
     S: jax.Array, R_wl: jax.Array, R_bl: jax.Array, rhs: jax.Array, tol: float, max_iter: int,
     precond: str = "jacobi",
@@ -353,7 +386,11 @@ def solve_J(
 
     Substituting ``z = S x`` gives ``x = rhs - A S z`` with ``(I + S A S) z = S rhs``, a
     symmetric positive definite system; no division by ``S`` (cells may have ``G = 0``).
+    The direct solver hands back the ``A S z`` of its last residual check.
     """
+    if precond == "direct":
+        z, k, ok, ASz = _direct_solve(S, R_wl, R_bl, S * rhs, tol, max_iter)
+        return rhs - ASz, k, ok
     z, k, ok = pcg(S, R_wl, R_bl, S * rhs, tol, max_iter, precond)
     return rhs - apply_A(R_wl, R_bl, S * z), k, ok
 
