@@ -315,6 +315,6 @@ def effective_matrix_rows(G, R_wl, R_bl, v_probe, tol, max_iter):
     z, _, ok, _ = _refine(inv, op, b, tol, max_iter)
     i_probe = jnp.sum(Ss * z, axis=0)
     pred = v_probe @ lax.stop_gradient(W)
-    scale = jnp.max(jnp.abs(i_probe))
-    err = jnp.max(jnp.abs(pred - i_probe)) / jnp.where(scale > 0, scale, 1)
+    scale = _nodal.max_abs(i_probe)
+    err = _nodal.max_abs(pred - i_probe) / jnp.where(scale > 0, scale, 1)
     return W, err, ok

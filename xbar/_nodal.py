@@ -135,6 +135,16 @@ def diag_A(R_wl: jax.Array, R_bl: jax.Array) -> jax.Array:
 MAX_REFINE = 50  # refinement steps of the direct solver (it needs 1, a few with floors)
 
 
+def max_abs(x: jax.Array, axis=None) -> jax.Array:
+    """``max|x|`` that cannot hide a NaN (a NaN counts as ``inf``).
+
+    Needed for convergence tests: XLA's vectorised CPU ``max`` reduction drops NaNs in
+    larger arrays (an all-NaN 64 x 64 field reduces to ``-inf``), which would turn a
+    diverged solve into a "converged" one.
+    """
+    return jnp.max(jnp.where(jnp.isnan(x), jnp.inf, jnp.abs(x)), axis=axis)
+
+
 def _dot(a: jax.Array, b: jax.Array) -> jax.Array:
     return jnp.sum(a * b, axis=(-2, -1), keepdims=True)
 
