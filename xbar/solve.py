@@ -43,7 +43,10 @@ default ``"auto"`` uses it for linear cells with many inputs and for
 :func:`effective_matrix`, where a single elimination sweep carries all unit inputs to the
 sense row.
 Nonlinear cells use Newton's method on ``F`` from ``u = v_in`` (for convex cell laws such
-as ``sinh`` the iterates approach the root from above).
+as ``sinh`` the iterates approach the root from above).  Iterates are projected onto the
+box that the maximum principle of passive networks guarantees for the root (every node
+between the lowest and the highest source voltage), so one wild step of a steep law
+cannot overflow it; a law that still produces NaN or inf is reported as not converged.
 
 Convergence: CG (and the refinement of the direct solver) stops when ``||r||_2 <= tol ||b||_2`` (per input vector), Newton when
 ``max|F(u)| <= tol * max|v_in|`` (per input vector); ``tol`` defaults to ``1e-10``
