@@ -189,7 +189,7 @@ def _series_law(cell: CellLaw, selector: Callable | None) -> Callable:
 def _rel_res(F, v):
     """max|F| / max|v_in| per input vector (scale 1 V when v_in = 0)."""
     num = _nodal.max_abs(F, axis=(-2, -1))  # NaN -> inf: never "converged"
-    scale = _nodal.max_abs(v, axis=(-2, -1))
+    scale = jnp.max(jnp.abs(v), axis=(-2, -1))  # finite (validated)
     return jnp.where(scale > 0, num / jnp.where(scale > 0, scale, 1), num)
 
 
@@ -235,12 +235,11 @@ def _newton_solve(law, theta, R_wl, R_bl, v, tol, max_iter, max_newton, pc):
 
     # Maximum principle: every node of a passive network lies between the lowest and the
     # highest source voltage (rows, column holds), so every cell voltage lies in
-    # [-span, span], and span <= max(max v, -min v, max v - min v) for v = v_in - v_col.
+    # [-span, span], and span <= max(max v, 0) - min(min v, 0) for v = v_in - v_col.
     # Newton iterates are projected onto that box, which holds the root: a step that a
     # steep law (exponential, strong sinh) would throw far outside cannot overflow it.
-    v_hi = jnp.max(vs, axis=(-2, -1), keepdims=True)
-    v_lo = jnp.min(vs, axis=(-2, -1), keepdims=True)
-    span = jnp.maximum(jnp.maximum(v_hi, -v_lo), v_hi - v_lo)
+    span = (jnp.maximum(jnp.max(vs, axis=(-2, -1), keepdims=True), 0)
+            - jnp.minimum(jnp.min(vs, axis=(-2, -1), keepdims=True), 0))
 
     def cond(s):
         _, Fu, k, _ = s
