@@ -323,9 +323,9 @@ def pcg(
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Solve ``(I + S A S) z = b`` by preconditioned CG, one CG per leading index.
 
-    ``precond``: ``"jacobi"`` (diagonal), ``"line"`` (:func:`line_preconditioner`) or
+    ``precond``: ``"jacobi"`` (diagonal), ``"line"`` (:func:`line_preconditioner`),
     ``"direct"`` (no CG: ``xbar._direct`` factorisation + iterative refinement, at most
-    ``MAX_REFINE`` steps).
+    ``MAX_REFINE`` steps) or ``("march", K)`` (no CG: ``xbar._march`` + refinement).
 
     ``S`` (M, N) is the square root of the (differential) cell conductances; ``A`` is
     :func:`apply_A`.  The operator is symmetric with eigenvalues in
@@ -336,8 +336,8 @@ def pcg(
 
     Returns ``(z, iterations, converged)``; ``converged`` has the batch shape of ``b``.
     """
-    if precond == "direct":
-        return _direct_solve(S, R_wl, R_bl, b, tol, max_iter)[:3]
+    if precond == "direct" or is_march(precond):
+        return _direct_solve(S, R_wl, R_bl, b, tol, max_iter, precond)[:3]
     S = lax.stop_gradient(S)
     if precond == "line":
         # size-1 batch axes on S so that the factors broadcast against every input
@@ -382,9 +382,17 @@ def pcg(
     return x, k, converged
 
 
-def _direct_solve(S, R_wl, R_bl, b, tol, max_iter):
-    from . import _direct  # (imports this module)
+def is_march(precond) -> bool:
+    """``("march", K)``: the marching solver of ``xbar._march`` with ``K`` segments."""
+    return isinstance(precond, tuple) and precond[0] == "march"
 
+
+def _direct_solve(S, R_wl, R_bl, b, tol, max_iter, precond="direct"):
+    from . import _direct, _march  # (they import this module)
+
+    if is_march(precond):
+        return _march.solve_refined(S, R_wl, R_bl, b, tol, min(max_iter, MAX_REFINE),
+                                    precond[1])
     return _direct.solve_refined(S, R_wl, R_bl, b, tol, min(max_iter, MAX_REFINE))
 
 
@@ -398,8 +406,8 @@ def solve_J(
     symmetric positive definite system; no division by ``S`` (cells may have ``G = 0``).
     The direct solver hands back the ``A S z`` of its last residual check.
     """
-    if precond == "direct":
-        z, k, ok, ASz = _direct_solve(S, R_wl, R_bl, S * rhs, tol, max_iter)
+    if precond == "direct" or is_march(precond):
+        z, k, ok, ASz = _direct_solve(S, R_wl, R_bl, S * rhs, tol, max_iter, precond)
         return rhs - ASz, k, ok
     z, k, ok = pcg(S, R_wl, R_bl, S * rhs, tol, max_iter, precond)
     return rhs - apply_A(R_wl, R_bl, S * z), k, ok

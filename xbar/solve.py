@@ -85,7 +85,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from . import _direct, _nodal
+from . import _direct, _march, _nodal
 
 __all__ = ["Solution", "effective_matrix", "solve"]
 
@@ -311,28 +311,56 @@ def _default_tol(dtype, tol, max_iter):
     return float(tol), int(max_iter)
 
 
-_METHODS = ("auto", "jacobi", "line", "direct")
+_METHODS = ("auto", "jacobi", "line", "direct", "march")
 DIRECT_MAX_BYTES = 2 * 1024**3
 """Largest factorisation (bytes) that ``preconditioner="auto"`` lets the direct solver hold."""
 
+MARCH_TRACED_ROWS = 32
+"""Blocks per marching segment when ``preconditioner="march"`` is asked for with traced
+conductances or wires (the growth bound of ``xbar._march.plan`` needs concrete values)."""
+
 
 def _choose_preconditioner(
-    preconditioner: str, M: int, N: int, n_rhs: int = 1, linear: bool = True, dtype=jnp.float64
-) -> str:
+    preconditioner: str, M: int, N: int, n_rhs: int = 1, linear: bool = True, dtype=jnp.float64,
+    arrays=None,
+):
     """Validate the ``preconditioner`` option and resolve ``"auto"`` (see :func:`solve`).
 
-    ``"auto"`` picks the direct factorisation for linear cells when there are enough
-    right-hand sides to pay for it (``n_rhs >= max(8, min(M, N) / 2)``; measured
-    break-even 50-150 inputs at 256x256 with 1 ohm wires on a 2-core CPU, depending on
-    the load, ``benchmarks/RESULTS.md``; CG needs more iterations, and the direct method
-    wins earlier, the larger the IR-drop parameter ``N sqrt(r G)``) and its
-    factors fit in ``DIRECT_MAX_BYTES``; otherwise Jacobi-preconditioned CG.
+    ``arrays = (G, R_wl, R_bl)`` (folded wires) lets ``"march"`` size its segments.
+    ``"auto"`` picks, for linear cells with enough right-hand sides to pay for a
+    factorisation (``n_rhs >= 16``), the marching solver when the conductances and wires
+    are concrete and it needs at most ``xbar._march.MAX_SEGMENTS`` segments; else, with
+    ``n_rhs >= max(8, min(M, N) / 2)`` (measured break-even 50-150 inputs at 256x256 with
+    1 ohm wires on a 2-core CPU, ``benchmarks/RESULTS.md``), the block-tridiagonal direct
+    solver if its factors fit in ``DIRECT_MAX_BYTES``; otherwise Jacobi-preconditioned CG.
+    Returns a method name, or ``("march", K)`` with the number of segments ``K``.
     """
+    if isinstance(preconditioner, tuple) and _nodal.is_march(preconditioner):
+        return preconditioner
     if preconditioner not in _METHODS:
         raise ValueError(f"preconditioner must be one of {_METHODS}; got {preconditioner!r}")
+    itemsize = jnp.dtype(dtype).itemsize
+    concrete = arrays is not None and all(_nodal.is_concrete(a) for a in arrays)
+    K = _march.plan(*arrays, itemsize) if concrete else None
+    if preconditioner == "march":
+        if not linear:
+            raise ValueError(
+                "preconditioner='march' needs linear cells (iv=None, selector=None); use "
+                "'jacobi', 'line' or 'direct' for nonlinear cells"
+            )
+        if concrete and K is None:
+            raise ValueError(
+                "preconditioner='march': the IR-drop parameter of this array is too large "
+                f"for at most {_march.MAX_SEGMENTS} marching segments; use 'direct' or "
+                "'jacobi'"
+            )
+        P = max(M, N)
+        return ("march", K if concrete else -(-P // MARCH_TRACED_ROWS))
     if preconditioner != "auto":
         return preconditioner
-    fits = _direct.factor_bytes(M, N, jnp.dtype(dtype).itemsize) <= DIRECT_MAX_BYTES
+    if linear and n_rhs >= 16 and K is not None:
+        return ("march", K)
+    fits = _direct.factor_bytes(M, N, itemsize) <= DIRECT_MAX_BYTES
     if linear and fits and n_rhs >= max(8, min(M, N) / 2):
         return "direct"
     return "jacobi"
@@ -441,7 +469,7 @@ def solve(
     )
     n_rhs = int(np.prod(np.shape(v_in)[:-1], dtype=int))
     linear = iv is None and selector is None
-    pc = _choose_preconditioner(preconditioner, M, N, n_rhs, linear, dtype)
+    pc = _choose_preconditioner(preconditioner, M, N, n_rhs, linear, dtype, (G, R_wl, R_bl))
     return _solve_impl(
         G, v_in, v_col, R_wl, R_bl, r_cs, iv, selector, series, tol, max_iter, max_newton,
         throw, pc,
@@ -537,7 +565,11 @@ def effective_matrix(
     kw = dict(r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense, r_cell_series=r_cell_series)
     if np.ndim(G) == 2 and M > 0:
         N = np.shape(G)[1]
+        # Without the arrays "auto" never picks the marching solver here: the direct sweep
+        # carries the unit inputs as currents and never forms their (M, M, N) fields.
         pc = _choose_preconditioner(preconditioner, M, N, n_rhs=max(M, 8 * min(M, N)), dtype=dtype)
+        if _nodal.is_march(pc):
+            pc = "march"  # solve() sizes the segments from the concrete arrays
         G_, R_wl, R_bl, r_cs, dtype = _prepare(G, r_wl, r_bl, r_src, r_sense, r_cell_series)
         # For N > M the sweep runs on the reciprocal network (see _effective_direct).  It
         # reads the output off the voltages of the family that ends at the outputs (bit

@@ -1,0 +1,406 @@
+"""Marching (multiple-shooting) solver of the crossbar system, ``O(M N)`` per input.
+
+Private helper of :mod:`xbar.solve`.  Solves the same symmetric positive definite system
+as ``xbar._direct``,
+
+    K z = r,        K = I + S A_d S + S A_t S,
+
+in the canonical ``(P, Q)`` layout of ``xbar._direct`` (block ``p`` is one line of the
+"dense" family, running along ``q`` from its grounded end ``q = 0``; the other family
+runs along ``p`` from its grounded end ``p = 0`` to its open end ``p = P - 1``), but
+without any dense ``Q x Q`` algebra per block.
+
+Circuit picture.  ``c = S z`` are cell currents, ``phi_d = A_d c`` and ``phi_t = A_t c``
+the potentials (above ground) that they raise on the two line families, and
+``z = r - S (phi_d + phi_t)``.  Start at the open end ``p = P - 1`` of the marching
+family with unknown potentials ``s = phi_t[P-1]`` and no current.  Then, block by block
+towards the grounded end:
+
+1. block ``p`` (one dense line per block, its cells loaded by ``phi_t[p]``) is a resistor
+   chain with ``Q`` cells; ``z_p = (I + S A_d S)^{-1} (r_p - S phi_t[p])`` is solved
+   exactly in resistance form (below), ``O(Q)`` per input;
+2. the marching-family current grows by the cell currents, ``J_p = J_{p+1} + S z_p``;
+3. Ohm's law on the segment below block ``p``: ``phi_t[p-1] = phi_t[p] - Rt[p] J_p``.
+
+Every equation of the network then holds except one: the potential reached below block
+0 must be the ground, ``phi_t[-1] = 0``.  That mismatch is linear in ``s``,
+``f = F s + f_r``; ``F`` (``Q x Q``) is found once by marching the ``Q`` unit vectors,
+and each solve marches twice (``f_r``, then again from ``s = -F^{-1} f_r``).  Cost:
+``O(P Q^2)`` to factorise, ``O(P Q)`` per input, no dense block products.
+
+Stability.  Marching an elliptic problem amplifies rounding: per block the two
+independent solutions of the marching family grow / decay by ``lambda ~ exp(sqrt(Rt h))``
+with ``h <= max(S^2)`` the cell conductance felt through the dense line.  The march is
+therefore cut into ``K`` equal segments of at most ``exp(LOG_GROWTH)`` amplification
+each (:func:`plan`), and the segments are joined by a Riccati (admittance) sweep: at the
+top of every segment the current entering from above is ``J = Y phi + eta``, with
+``Y`` (``Q x Q``) the admittance of everything above it, which is bounded (a physical
+admittance), so no exponential growth crosses a segment boundary.  The segment transfer
+matrices come from marching ``2 Q`` basis vectors; the sweep costs ``O(K Q^3)``.
+Segments march in parallel (the segment is a batch axis).  Rounding that remains is
+removed by iterative refinement against the exact operator (``xbar._direct._refine``),
+whose residual test decides convergence, so an inaccurate march is reported, never
+returned silently.
+
+Dense line solve (step 1), cancellation-free and exact for zero-resistance segments.
+The currents ``I_q`` in the dense line's segments obey, from the open end,
+``I_q = -E_q phi_q + h_q`` with ``E_q = D_q + alpha_q E_{q+1}``,
+``alpha_q = 1 / (1 + E_{q+1} Rd[q+1])`` (the conductance to ground of everything beyond
+node ``q``) and ``h_q = S_q y_q + alpha_q h_{q+1}``; from the grounded end
+``phi_q = beta_q (phi_{q-1} + Rd[q] h_q)``, ``beta_q = 1 / (1 + E_q Rd[q])``.  Only
+resistances enter and all coefficients lie in ``(0, 1]``.  Both first-order recurrences
+are evaluated in blocks of ``_BLK`` with small triangular matrices of coefficient
+products (batched matrix products, as ``_nodal.cumsum``).
+
+References: multiple shooting and the Riccati transformation for linear boundary value
+problems, Ascher, Mattheij & Russell, "Numerical Solution of Boundary Value Problems for
+Ordinary Differential Equations" (SIAM, 1995), chapters 4 and 6; the marching ("transfer
+matrix") view of resistive ladders, e.g. Chen, IEEE Trans. CAD 2016 (cited in
+``xbar.solve``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import _direct, _nodal
+
+_BLK = 16  # block length of the blocked recurrences
+
+LOG_GROWTH = {8: math.log(1e4), 4: math.log(64.0)}
+"""Natural log of the largest amplification a segment may have (float64 / float32)."""
+
+MAX_SEGMENTS = 64
+"""More segments than this and :func:`plan` declines (``"auto"`` then picks another method)."""
+
+
+# ---------------------------------------------------------------------------------------
+# Planning (eager, on concrete arrays)
+# ---------------------------------------------------------------------------------------
+
+
+def plan(G, R_wl, R_bl, itemsize: int) -> int | None:
+    """Number of segments ``K`` for concrete ``G`` and folded wires, or ``None`` if > max.
+
+    Per block ``p`` of the marching family the amplification is at most
+    ``exp(2 asinh(sqrt(max Rt[p] * max D[p]) / 2))`` (the larger root of
+    ``lambda + 1/lambda = 2 + Rt h``, with ``h <= max D`` the largest conductance a
+    marching line can feel); segments are equal in length, short enough that the
+    largest per-block growth times the length stays within ``LOG_GROWTH``.
+    """
+    G, R_wl, R_bl = (np.asarray(a, dtype=np.float64) for a in (G, R_wl, R_bl))
+    M, N = G.shape
+    orient = _direct.orientation(M, N)
+    canon = (lambda a: a[::-1, :]) if orient == "rows" else (lambda a: a.T[:, ::-1])
+    D = canon(G)
+    Rt = canon(R_bl if orient == "rows" else R_wl)
+    P = D.shape[0]
+    lam = 2 * np.arcsinh(np.sqrt(np.max(Rt, axis=1) * np.max(D, axis=1)) / 2)
+    worst = float(np.max(lam))
+    if worst <= 0:
+        return 1
+    length = max(1, int(LOG_GROWTH[itemsize] // worst))
+    K = -(-P // length)
+    return K if K <= MAX_SEGMENTS else None
+
+
+# ---------------------------------------------------------------------------------------
+# Blocked first-order recurrences x_l = a_l x_{l-1} + u_l
+# ---------------------------------------------------------------------------------------
+
+
+def _recurrence(a: jax.Array):
+    """Blocked operators of ``x_l = a_l x_{l-1} + u_l`` (``x_{-1} = 0``) along the last axis.
+
+    ``a`` is ``(..., Q)`` with ``Q = nb * b``.  Returns ``(Tm, tau, T2)``:
+    ``Tm[..., k, m, l] = prod_{t=m+1..l} a[k b + t]`` (``m <= l``, else 0), the response
+    inside block ``k``; ``tau[..., k, l] = prod_{t=0..l} a[k b + t]``, the decay of the
+    value entering block ``k``; ``T2[..., k', k] = prod of the block totals strictly
+    between ``k'`` and ``k`` (``k' < k``, else 0), which carries block ends forward.
+    Products of coefficients in ``(0, 1]`` cannot overflow; underflow to 0 is harmless.
+    """
+    *lead, Q = a.shape
+    b = min(_BLK, Q)
+    nb = Q // b
+    ab = jnp.moveaxis(a.reshape(*lead, nb, b), -1, 0)  # (b, ..., nb)
+    eye = jnp.eye(b, dtype=a.dtype)
+
+    def row(prev, inp):
+        a_l, e_l = inp
+        cur = a_l[..., None] * prev + e_l
+        return cur, cur
+
+    zero = jnp.zeros(tuple(lead) + (nb, b), a.dtype)
+    _, T = lax.scan(row, zero, (ab, eye))  # T[l, ..., k, m]
+    Tm = jnp.moveaxis(T, 0, -1)  # (..., nb, m, l)
+    tau = jnp.moveaxis(jnp.cumprod(ab, axis=0), 0, -1)  # (..., nb, b)
+    te = tau[..., -1]  # (..., nb)
+    eye_b = jnp.eye(nb, dtype=a.dtype)
+
+    def col(prev, inp):
+        te_prev, e_prev = inp
+        cur = te_prev[..., None] * prev + e_prev
+        return cur, cur
+
+    te_shift = jnp.concatenate([jnp.zeros_like(te[..., :1]), te[..., :-1]], axis=-1)
+    e_shift = jnp.concatenate([jnp.zeros_like(eye_b[:1]), eye_b[:-1]], axis=0)
+    _, T2 = lax.scan(col, jnp.zeros(tuple(lead) + (nb,), a.dtype),
+                     (jnp.moveaxis(te_shift, -1, 0), e_shift))  # T2[k, ..., k']
+    T2 = jnp.moveaxis(T2, 0, -1)  # (..., k', k)
+    return Tm, tau, T2
+
+
+def _reverse_recurrence(a: jax.Array):
+    """Blocked operators of ``x_l = a_l x_{l+1} + u_l`` (``x_Q = 0``): the forward ones of
+    the flipped coefficients, with block order and in-block order flipped back."""
+    Tm, tau, T2 = _recurrence(a[..., ::-1])
+    return Tm[..., ::-1, ::-1, ::-1], tau[..., ::-1, ::-1], T2[..., ::-1, ::-1]
+
+
+def _apply_rec(ops, u: jax.Array, reverse: bool) -> jax.Array:
+    """Run a blocked recurrence on ``u`` ``(nb, B, b)`` with one block's ``ops``."""
+    Tm, tau, T2 = ops
+    intra = jnp.einsum("kBm,kml->kBl", u, Tm)
+    ends = intra[:, :, 0] if reverse else intra[:, :, -1]
+    carry = jnp.einsum("kB,kj->jB", ends, T2)
+    return intra + tau[:, None, :] * carry[:, :, None]
+
+
+# ---------------------------------------------------------------------------------------
+# Factorisation
+# ---------------------------------------------------------------------------------------
+
+
+class Factor:
+    """Row coefficients, segment layout and Riccati sweep of one array (plain container)."""
+
+    def __init__(self, rows, shape, K, L, Y, Bm, Dm, lu, cumRt):
+        self.rows, self.shape, self.K, self.L = rows, shape, K, L
+        self.Y, self.Bm, self.Dm, self.lu, self.cumRt = Y, Bm, Dm, lu, cumRt
+
+
+def _row_coefficients(D: jax.Array, Rd: jax.Array):
+    """``alpha`` (for ``h``, from the open end) and ``beta`` (for ``phi``, from ground)."""
+    Rd_next = jnp.concatenate([Rd[..., 1:], jnp.zeros_like(Rd[..., :1])], axis=-1)
+
+    def step(E_next, inp):
+        D_q, R_next = inp
+        al = 1 / (1 + E_next * R_next)
+        E = D_q + al * E_next
+        return E, (E, al)
+
+    _, (E, al) = lax.scan(step, jnp.zeros_like(D[..., 0]),
+                          (jnp.moveaxis(D, -1, 0), jnp.moveaxis(Rd_next, -1, 0)), reverse=True)
+    E, al = jnp.moveaxis(E, 0, -1), jnp.moveaxis(al, 0, -1)
+    return al, 1 / (1 + E * Rd)
+
+
+def _layout(x: jax.Array, K: int, L: int, nb: int, b: int) -> jax.Array:
+    """``(K L, Q)`` per-block data -> ``(L, K, nb, 1, b)`` (row in segment, segment, ...)."""
+    return jnp.swapaxes(x.reshape(K, L, nb, 1, b), 0, 1)
+
+
+def factor(S: jax.Array, Rd: jax.Array, Rt: jax.Array, K: int) -> Factor:
+    """Factorise ``K`` (canonical ``S``, dense-family ``Rd``, marching-family ``Rt``).
+
+    Pads the dense lines to a multiple of ``_BLK`` and the marching lines to ``K L``
+    blocks with inert nodes (no cell, no resistance: exact), then marches the ``2 Q``
+    basis states of every segment and runs the Riccati sweep.
+    """
+    P, Q = S.shape
+    b = min(_BLK, Q)
+    Qp = -(-Q // b) * b
+    L = -(-P // K)
+    Pp = K * L
+    nb = Qp // b
+    pad = ((0, Pp - P), (0, Qp - Q))
+    S, Rd, Rt = (jnp.pad(a, pad) for a in (S, Rd, Rt))
+    al, beta = _row_coefficients(S * S, Rd)
+    ops_h = _reverse_recurrence(al.reshape(Pp, Qp))
+    ops_p = _recurrence(beta)
+    rows = dict(
+        S=_layout(S, K, L, nb, b), Rt=_layout(Rt, K, L, nb, b),
+        w=_layout(beta * Rd, K, L, nb, b),
+        h=tuple(jnp.swapaxes(o.reshape((K, L) + o.shape[1:]), 0, 1) for o in ops_h),
+        p=tuple(jnp.swapaxes(o.reshape((K, L) + o.shape[1:]), 0, 1) for o in ops_p),
+    )
+    # Resistance from each block down to the bottom of its segment, per marching line
+    # (for the exact residual of :func:`apply`).
+    cumRt = jnp.cumsum(Rt.reshape(K, L, Qp), axis=1)  # (K, L, Qp)
+    f = Factor(rows, (P, Q, Pp, Qp, nb, b), K, L, None, None, None, None, cumRt)
+    # Homogeneous transfer of every segment: basis states (phi = e_k, J = 0) and
+    # (phi = 0, J = e_k), all segments at once; columns of [[A, Bm], [C, Dm]].
+    eye = jnp.eye(Qp, dtype=S.dtype)
+    zero = jnp.zeros_like(eye)
+    phi0 = jnp.concatenate([eye, zero])  # (2Qp inputs, Qp)
+    J0 = jnp.concatenate([zero, eye])
+    n_basis = 2 * Qp if K > 1 else Qp
+    phi0, J0 = phi0[:n_basis], J0[:n_basis]
+    seg = (K, n_basis, Qp)
+    phi, J, _ = _march(f, None, jnp.broadcast_to(phi0, seg), jnp.broadcast_to(J0, seg), False)
+    # phi, J: (K, n_basis, Qp); column k of A is phi[:, k, :] (row vector layout).
+    A = jnp.swapaxes(phi[:, :Qp], -1, -2)
+    C = jnp.swapaxes(J[:, :Qp], -1, -2)
+    if K > 1:
+        Bm = jnp.swapaxes(phi[:, Qp:], -1, -2)
+        Dm = jnp.swapaxes(J[:, Qp:], -1, -2)
+    else:
+        Bm = Dm = jnp.zeros_like(A)
+
+    # Riccati sweep from the top segment (sigma = K-1, at the open end) down: the current
+    # entering a segment is J = Y phi + eta (Y = 0 at the top); Phi = A + Bm Y,
+    # Psi = C + Dm Y, and the segment below gets Y = Psi Phi^{-1}.
+    def sweep(Y, inp):
+        A_s, Bm_s, C_s, Dm_s = inp
+        Phi = A_s + Bm_s @ Y
+        Psi = C_s + Dm_s @ Y
+        lu = jax.scipy.linalg.lu_factor(Phi)
+        Y_next = jax.scipy.linalg.lu_solve(lu, Psi.T, trans=1).T  # Psi Phi^{-1}
+        return Y_next, (Y, lu)
+
+    _, (Y, lu) = lax.scan(sweep, jnp.zeros_like(A[0]), (A, Bm, C, Dm), reverse=True)
+    out = Factor(rows, f.shape, K, L, Y, Bm, Dm, lu, cumRt)
+    out.S = S  # padded canonical
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Marching and application
+# ---------------------------------------------------------------------------------------
+
+
+def _march(f: Factor, r, phi, J, keep: bool):
+    """March all segments from their top states ``(phi, J)`` ``(K, B, Qp)``.
+
+    ``r``: ``(L, K, nb, B, b)`` right-hand side per block or ``None`` (zero).  Returns the
+    states below every segment and, with ``keep``, the marched cell-voltage reductions
+    ``phi_d + phi_t`` (``(L, K, nb, B, b)``; ``z = r - S (phi_d + phi_t)``).
+    """
+    K, B, Qp = phi.shape
+    _, _, _, _, nb, b = f.shape
+
+    def blocked(x):
+        return jnp.swapaxes(x.reshape(K, B, nb, b), 1, 2)  # (K, nb, B, b)
+
+    def step(state, inp):
+        phi, J = state
+        row, r_p = inp
+        S = row["S"]
+        y = -S * phi if r_p is None else r_p - S * phi
+        h = jax.vmap(_apply_rec, (0, 0, None))(row["h"], S * y, True)
+        ph = jax.vmap(_apply_rec, (0, 0, None))(row["p"], row["w"] * h, False)
+        z = y - S * ph
+        out = ph + phi if keep else None
+        J = J + S * z
+        phi = phi - row["Rt"] * J
+        return (phi, J), out
+
+    (phi, J), z = lax.scan(step, (blocked(phi), blocked(J)), (f.rows, r), reverse=True)
+
+    def unblocked(x):
+        return jnp.swapaxes(x, 1, 2).reshape(K, B, Qp)
+
+    return unblocked(phi), unblocked(J), z
+
+
+def apply(f: Factor, r: jax.Array):
+    """``z ~ K^{-1} r`` for canonical ``r`` ``(..., P, Q)``, with ``A S z`` and ``r - K z``.
+
+    Returns ``(z, ASz, res)``.  The march satisfies every equation of the network by
+    construction (each to rounding) except continuity where the marching family leaves a
+    segment: the potential below segment 0 must be ground, and the state below segment
+    ``sigma`` must be the top state of segment ``sigma - 1``.  Any mismatch there makes
+    the marched bit-line potential ``phi_t`` differ from the exact ``A_t S z`` by a field
+    that is affine in the resistance below each block (a constant offset per segment and
+    line, plus a current mismatch times the cumulative resistance), so the exact
+    ``A S z`` and the exact residual ``r - K z = -S (phi_t,exact - phi_t)`` follow from
+    the segment states in ``O(K Q)`` per input, without applying ``A`` again.
+    """
+    P, Q, Pp, Qp, nb, b = f.shape
+    K, L = f.K, f.L
+    batch = r.shape[:-2]
+    rb = r.reshape((-1, P, Q))
+    B = rb.shape[0]
+    rb = jnp.pad(rb, ((0, 0), (0, Pp - P), (0, Qp - Q)))
+    # (B, Pp, Qp) -> (L, K, nb, B, b)
+    rl = jnp.transpose(rb.reshape(B, K, L, nb, b), (2, 1, 3, 0, 4))
+    zero = jnp.zeros((K, B, Qp), r.dtype)
+    pphi, pJ, _ = _march(f, rl, zero, zero, False)
+
+    # Sweep down from the top segment (eta = 0 there): a = Bm eta + pphi, c = Dm eta + pJ,
+    # and the segment below starts with eta = c - Y_below a.
+    Y_next = jnp.concatenate([jnp.zeros_like(f.Y[:1]), f.Y[:-1]])
+
+    def fwd(eta, inp):
+        Bm, Dm, Yn, pphi_s, pJ_s = inp
+        a = eta @ Bm.T + pphi_s
+        c = eta @ Dm.T + pJ_s
+        return c - a @ Yn.T, (eta, a)
+
+    _, (eta, a) = lax.scan(fwd, jnp.zeros((B, Qp), r.dtype), (f.Bm, f.Dm, Y_next, pphi, pJ),
+                           reverse=True)
+
+    # Back substitution up from the grounded end (phi below segment 0 is ground, 0):
+    # phi_top = Phi^{-1} (phi_below - a).
+    def back(phi_below, inp):
+        lu, a_s = inp
+        top = jax.scipy.linalg.lu_solve(lu, (phi_below - a_s).T).T
+        return top, top
+
+    _, top = lax.scan(back, jnp.zeros((B, Qp), r.dtype), (f.lu, a))
+    J_top = jnp.einsum("kBq,kpq->kBp", top, f.Y) + eta
+    phi_out, J_out, red = _march(f, rl, top, J_top, True)
+
+    # Exact phi_t - marched phi_t on block p of segment s: d0[s] + dJ[s] * cumRt[s, p].
+    cur = J_out - J_top  # cell current collected by each segment
+    above = jnp.cumsum(cur[::-1], axis=0)[::-1] - cur  # ... by the segments above it
+    dJ = above - J_top  # exact minus marched current entering the segment
+    own = (top - phi_out) + dJ * f.cumRt[:, -1][:, None, :]  # exact drop over the segment
+    below = jnp.cumsum(own, axis=0) - own  # exact potential below the segment
+    d0 = below - phi_out
+    diff = d0[:, :, None, :] + dJ[:, :, None, :] * f.cumRt[:, None, :, :]  # (K, B, L, Qp)
+    diff = jnp.swapaxes(diff, 0, 1).reshape(B, Pp, Qp)
+    red = jnp.transpose(red, (3, 1, 0, 2, 4)).reshape(B, Pp, Qp)
+    S = f.S
+    ASz = (red + diff)[:, :P, :Q]
+    z = rb[:, :P, :Q] - S[:P, :Q] * red[:, :P, :Q]
+    res = -S[:P, :Q] * diff[:, :P, :Q]
+    shape = batch + (P, Q)
+    return z.reshape(shape), ASz.reshape(shape), res.reshape(shape)
+
+
+def solve_refined(S, R_wl, R_bl, b, tol, max_iter, K):
+    """Solve ``(I + S A S) z = b`` by marching + iterative refinement (``K`` segments).
+
+    Same contract as ``xbar._direct.solve_refined``: ``(z, steps, converged, A S z)``;
+    ``S`` is ``(M, N)`` (linear cells; one factorisation for the whole batch).
+    """
+    S = lax.stop_gradient(S)
+    M, N = S.shape
+    orient = _direct.orientation(M, N)
+    Rd, Rt = _direct.families(R_wl, R_bl, orient)
+    fac = factor(_direct.to_canonical(S, orient), Rd, Rt, K)
+
+    def step(r):
+        out = apply(fac, _direct.to_canonical(r, orient))
+        return tuple(_direct.from_canonical(x, orient) for x in out)
+
+    # Iterative refinement on the exact residual that apply() returns with each solve.
+    thresh = (tol * tol) * _nodal._dot(b, b)
+
+    def cond(state):
+        _, _, r, k = state
+        return (k < max_iter) & jnp.any(~(_nodal._dot(r, r) <= thresh))  # NaN: go on
+
+    def body(state):
+        z, ASz, r, k = state
+        dz, dASz, r = step(r)
+        return z + dz, ASz + dASz, r, k + 1
+
+    z, ASz, r, k = lax.while_loop(cond, body, (*step(b), jnp.array(1, jnp.int32)))
+    return z, k, (_nodal._dot(r, r) <= thresh)[..., 0, 0], ASz
