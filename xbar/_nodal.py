@@ -383,7 +383,8 @@ def pcg(
 
 
 def is_march(precond) -> bool:
-    """``("march", K)``: the marching solver of ``xbar._march`` with ``K`` segments."""
+    """``("march", K[, planned])``: ``xbar._march`` with ``K`` segments (``planned``: ``K``
+    came from ``xbar._march.plan``, which bounds the growth per segment)."""
     return isinstance(precond, tuple) and precond[0] == "march"
 
 
@@ -392,7 +393,7 @@ def _direct_solve(S, R_wl, R_bl, b, tol, max_iter, precond="direct"):
 
     if is_march(precond):
         return _march.solve_refined(S, R_wl, R_bl, b, tol, min(max_iter, MAX_REFINE),
-                                    precond[1])
+                                    precond[1], len(precond) > 2 and precond[2])
     return _direct.solve_refined(S, R_wl, R_bl, b, tol, min(max_iter, MAX_REFINE))
 
 

@@ -333,7 +333,7 @@ def _choose_preconditioner(
     ``n_rhs >= max(8, min(M, N) / 2)`` (measured break-even 50-150 inputs at 256x256 with
     1 ohm wires on a 2-core CPU, ``benchmarks/RESULTS.md``), the block-tridiagonal direct
     solver if its factors fit in ``DIRECT_MAX_BYTES``; otherwise Jacobi-preconditioned CG.
-    Returns a method name, or ``("march", K)`` with the number of segments ``K``.
+    Returns a method name, or ``("march", K, planned)`` with the number of segments.
     """
     if isinstance(preconditioner, tuple) and _nodal.is_march(preconditioner):
         return preconditioner
@@ -354,12 +354,13 @@ def _choose_preconditioner(
                 f"for at most {_march.MAX_SEGMENTS} marching segments; use 'direct' or "
                 "'jacobi'"
             )
-        P = max(M, N)
-        return ("march", K if concrete else -(-P // MARCH_TRACED_ROWS))
+        if concrete:
+            return ("march", K, True)
+        return ("march", -(-max(M, N) // MARCH_TRACED_ROWS), False)
     if preconditioner != "auto":
         return preconditioner
     if linear and n_rhs >= 16 and K is not None:
-        return ("march", K)
+        return ("march", K, True)
     fits = _direct.factor_bytes(M, N, itemsize) <= DIRECT_MAX_BYTES
     if linear and fits and n_rhs >= max(8, min(M, N) / 2):
         return "direct"

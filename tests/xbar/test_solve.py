@@ -176,7 +176,10 @@ def test_against_ngspice(case):
     vmax = np.max(np.abs(v))
     kw = dict(r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense)
     direct = xbar.solve(G, v, **kw, iv=sinh_cell if nonlinear else None, preconditioner="direct")
-    for s in (sol, direct):
+    runs = [sol, direct]
+    if not nonlinear:
+        runs.append(xbar.solve(G, v, **kw, preconditioner="march"))
+    for s in runs:
         assert bool(s.converged)
         np.testing.assert_allclose(s.i_out, i_ref, rtol=1e-8)
         np.testing.assert_allclose(s.v_wl, vw_ref, rtol=0, atol=1e-8 * vmax)
@@ -726,7 +729,7 @@ def test_direct_against_scipy_batched_1t1r(shape):
     W = xbar.effective_matrix(G, **kw, preconditioner="direct")
     np.testing.assert_allclose(v @ np.asarray(W), i_ref, rtol=0,
                                atol=1e-10 * np.max(np.abs(i_ref)))
-    # "auto" picks the direct solver for a batch this size and gives the same answer
+    # "auto" (the marching solver for a batch this size) gives the same answer
     auto = xbar.solve(G, v, **kw)
     np.testing.assert_allclose(auto.i_out, sol.i_out, rtol=1e-9)
 
@@ -816,3 +819,135 @@ def test_direct_newton_gradients_vmap_float32():
     W32 = xbar.effective_matrix(G.astype(np.float32), r_wl=2.0, r_bl=2.0)
     np.testing.assert_allclose(v @ np.asarray(W32, np.float64), ref, rtol=1e-4,
                                atol=1e-4 * np.max(ref))
+
+
+# ---------------------------------------------------------------------------------------
+# Marching (multiple-shooting) solver
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(24, 40), (40, 24), (1, 9), (9, 1), (5, 37)])
+def test_march_against_scipy_batched_1t1r(shape):
+    """Per-segment wires, per-row r_src, r_sense, access resistors, a batch of inputs of
+    both signs; node voltages and currents against the scipy nodal solve."""
+    M, N = shape
+    rng = np.random.default_rng(M * 100 + N + 1)
+    G = rng.uniform(1e-6, 1e-3, (M, N))
+    r_wl = rng.uniform(0.5, 20, (M, N))
+    r_bl = rng.uniform(0.5, 20, (M, N))
+    r_src, r_sense, r_cs = rng.uniform(0, 5, M), rng.uniform(0, 5, N), 200.0
+    v = rng.uniform(-0.5, 0.5, (20, M))
+    g_cell = G / (1 + r_cs * G)
+    i_ref, vw_ref, vb_ref = scipy_nodal(g_cell, v, r_wl, r_bl, r_src, r_sense)
+    kw = dict(r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense, r_cell_series=r_cs)
+    sol = xbar.solve(G, v, **kw, preconditioner="march")
+    assert bool(sol.converged) and int(sol.cg_iterations) == 1
+    np.testing.assert_allclose(sol.i_out, i_ref, rtol=0, atol=1e-10 * np.max(np.abs(i_ref)))
+    np.testing.assert_allclose(sol.v_wl, vw_ref, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(sol.v_bl, vb_ref, rtol=0, atol=1e-10)
+    assert float(sol.residual) < 1e-10
+
+
+def test_march_segments_strong_ir_drop():
+    """Wires and cells where a single march would amplify rounding by ~1e40: the planner
+    cuts it into segments joined by the Riccati sweep, and the answer stays exact."""
+    from xbar import _march
+
+    M, N = 96, 40
+    rng = np.random.default_rng(31)
+    G = rng.uniform(1e-3, 2e-2, (M, N))  # 50-1000 ohm cells
+    v = rng.uniform(-0.5, 0.5, (17, M))
+    K = _march.plan(G, np.full((M, N), 10.0), np.full((M, N), 10.0), 8)
+    lam = 2 * np.arcsinh(np.sqrt(10.0 * 2e-2) / 2)  # growth bound per block
+    assert K == -(-M // int(_march.LOG_GROWTH[8] // lam)) and K > 3
+    i_ref, vw_ref, vb_ref = scipy_nodal(G, v, 10.0, 10.0, 1.0, 1.0)
+    # "auto"; a tighter tol than the default, as the system is badly conditioned here
+    sol = xbar.solve(G, v, r_wl=10.0, r_bl=10.0, r_src=1.0, r_sense=1.0, tol=1e-12)
+    assert bool(sol.converged) and int(sol.cg_iterations) <= 3
+    np.testing.assert_allclose(sol.i_out, i_ref, rtol=0, atol=1e-10 * np.max(np.abs(i_ref)))
+    np.testing.assert_allclose(sol.v_bl, vb_ref, rtol=0, atol=2e-10 * 0.5)
+    # Too few segments (not planned): every residual test uses the exact operator.  Two
+    # segments here: refined to convergence; one segment with 5x the conductance
+    # (amplification ~1e60): refinement cannot rescue it, and the failure is reported,
+    # never returned as an answer.
+    two = xbar.solve(G, v, r_wl=10.0, r_bl=10.0, r_src=1.0, r_sense=1.0,
+                     preconditioner=("march", 2), throw=False)
+    assert bool(two.converged)
+    np.testing.assert_allclose(two.i_out, i_ref, rtol=0, atol=1e-9 * np.max(np.abs(i_ref)))
+    bad = xbar.solve(5 * G, v, r_wl=10.0, r_bl=10.0, preconditioner=("march", 1), throw=False)
+    assert not bool(bad.converged)
+    with pytest.raises(Exception, match="did not converge"):
+        xbar.solve(5 * G, v, r_wl=10.0, r_bl=10.0,
+                   preconditioner=("march", 1)).i_out.block_until_ready()
+    # arrays beyond MAX_SEGMENTS: "auto" falls back, an explicit request is refused
+    assert _march.plan(G * 1e4, np.full((M, N), 10.0), np.full((M, N), 10.0), 8) is None
+    with pytest.raises(ValueError, match="march"):
+        xbar.solve(G * 1e4, v, r_wl=10.0, r_bl=10.0, preconditioner="march")
+
+
+def test_march_exact_limits_and_zero_segments():
+    """No division by a resistance anywhere: zero-resistance families and scattered zero
+    segments are exact; no wires at all gives v @ G to rounding."""
+    rng = np.random.default_rng(6)
+    M, N = 20, 17
+    G = rng.uniform(0, 1e-3, (M, N))
+    G[0, 0] = 0.0
+    v = rng.normal(size=(4, M))
+    sol = xbar.solve(G, v, r_wl=0.0, r_bl=0.0, preconditioner="march")
+    bound = 2 * M * np.finfo(float).eps * (np.abs(v) @ G)
+    assert np.all(np.abs(np.asarray(sol.i_out) - v @ G) <= bound)
+    r_wl = rng.uniform(0.5, 20, (M, N)) * (rng.uniform(size=(M, N)) > 0.3)
+    r_bl = rng.uniform(0.5, 20, (M, N)) * (rng.uniform(size=(M, N)) > 0.3)
+    for rw, rb in ((2.0, 0.0), (0.0, 2.0), (r_wl, r_bl)):
+        i_ref = xbar.solve(G, v, r_wl=rw, r_bl=rb, preconditioner="jacobi", tol=1e-13).i_out
+        sol = xbar.solve(G, v, r_wl=rw, r_bl=rb, preconditioner="march")
+        assert bool(sol.converged) and int(sol.cg_iterations) == 1
+        np.testing.assert_allclose(sol.i_out, i_ref, rtol=1e-9, atol=1e-15)
+        assert float(sol.residual) < 1e-12
+
+
+def test_march_gradients_jit_vmap_float32():
+    rng = np.random.default_rng(41)
+    M, N = 7, 6
+    G = rng.uniform(1e-5, 1e-3, (M, N))
+    v = rng.uniform(-0.3, 0.5, (3, M))
+    w = rng.normal(size=N)
+
+    def out(G, v, r):  # traced under jit: the segments come from MARCH_TRACED_ROWS
+        s = xbar.solve(G, v, r_wl=r, r_bl=15.0, r_src=2.0, preconditioner="march")
+        return jnp.sum(s.i_out @ w)
+
+    _fd_check(out, (G, v, 25.0), rng)
+    # vmap over arrays under jit
+    Gs = rng.uniform(1e-6, 1e-4, (3, 10, 7))
+    vs = rng.uniform(0, 0.3, (4, 10))
+    I = jax.jit(jax.vmap(lambda g: xbar.solve(g, vs, r_wl=5.0, r_bl=5.0,
+                                              preconditioner="march").i_out))(Gs)
+    for k in range(3):
+        np.testing.assert_allclose(I[k], scipy_nodal(Gs[k], vs, 5.0, 5.0)[0], rtol=1e-9)
+    # float32: planned with the float32 growth limit, refined to the float32 tolerance
+    M, N = 80, 48
+    G = rng.uniform(1e-6, 1e-4, (M, N))
+    v = rng.uniform(0, 0.3, (16, M))
+    ref = scipy_nodal(G, v, 2.0, 2.0)[0]
+    s32 = xbar.solve(G.astype(np.float32), v.astype(np.float32), r_wl=2.0, r_bl=2.0,
+                     preconditioner="march")
+    assert s32.i_out.dtype == jnp.float32 and bool(s32.converged)
+    np.testing.assert_allclose(s32.i_out, ref, rtol=1e-4, atol=1e-4 * np.max(ref))
+
+
+def test_march_is_what_auto_picks():
+    import importlib
+
+    solve_mod = importlib.import_module("xbar.solve")
+
+    G = np.full((32, 32), 1e-4)
+    R = np.ones((32, 32))
+    arrays = (G, R, R)
+    pick = solve_mod._choose_preconditioner
+    assert pick("auto", 32, 32, 16, True, jnp.float64, arrays) == ("march", 1, True)
+    assert pick("auto", 32, 32, 15, True, jnp.float64, arrays) == "jacobi"
+    assert pick("auto", 32, 32, 64, False, jnp.float64, arrays) == "jacobi"  # nonlinear
+    assert pick("auto", 32, 32, 64, True, jnp.float64, None) == "direct"  # traced arrays
+    with pytest.raises(ValueError, match="linear cells"):
+        xbar.solve(G, np.ones(32), r_wl=1.0, r_bl=1.0, iv=sinh_cell, preconditioner="march")
