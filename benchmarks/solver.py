@@ -145,6 +145,11 @@ def main(quick: bool = False):
             jax.jit(lambda G, kw=kw: xbar.effective_matrix(G, **kw)),
         )
     solve, solve_nl, weff = fns["jacobi"]
+    # The marching solver sizes its segments from concrete arrays, so it is called the
+    # way a user calls it (eagerly; its core is compiled inside xbar.solve).
+    kw_m = dict(r_wl=R_WIRE, r_bl=R_WIRE, preconditioner="march")
+    fns["march"] = (lambda G, v: xbar.solve(G, v, **kw_m), None,
+                    lambda G: xbar.effective_matrix(G, **kw_m))
     targets = {64: None, 128: None, 256: 0.1, 512: 1.0, 1024: None}
     bandwidth = copy_bandwidth()
     print(f"numpy streaming copy bandwidth: {bandwidth / 1e9:.1f} GB/s", flush=True)
@@ -208,11 +213,21 @@ def main(quick: bool = False):
     add_line("linear, batch 256", "256x256", fns["line"][0], (Gj, Vj), 1.0, 3, 0.0, ref=ref)
     add_variant("direct", "linear, batch 256", "256x256", fns["direct"][0], (Gj, Vj), 1.0, 3, 0.0,
                 ref=ref)
-    for b in (16, 64):  # where the direct solver starts to pay off ("auto" threshold)
+    add_variant("march", "linear, batch 256", "256x256", fns["march"][0], (Gj, Vj), 1.0, 5, 0.0,
+                ref=ref)
+    for b in (16, 64):  # where the factorising solvers start to pay off ("auto" threshold)
         add(f"linear, batch {b}", "256x256", median_time(
             lambda b=b: jax.block_until_ready(solve(Gj, Vj[:b])), 3, 0.0), None)
         add_variant("direct", f"linear, batch {b}", "256x256", fns["direct"][0],
                     (Gj, Vj[:b]), None, 3, 0.0)
+        add_variant("march", f"linear, batch {b}", "256x256", fns["march"][0],
+                    (Gj, Vj[:b]), None, 3, 0.0)
+    for n2 in (512, 1024):  # the marching solver on larger arrays, batch 256 / 64
+        G2, _ = problem(n2, n2)
+        B2 = 256 if n2 == 512 else 64
+        V2 = jnp.asarray(np.random.default_rng(2).uniform(0, 0.3, (B2, n2)))
+        add_variant("march", f"linear, batch {B2}", f"{n2}x{n2}", fns["march"][0],
+                    (jnp.asarray(G2), V2), None, 3, 0.0)
     # memory-traffic floor: one pass over one (B, M, N) float64 array, read + write
     pass_s = 2 * V.shape[0] * n * n * 8 / bandwidth
     print(f"  one read+write pass over a (256, 256, 256) float64 array at the copy bandwidth: "
@@ -234,6 +249,8 @@ def main(quick: bool = False):
     add("effective_matrix", "256x256", t, 5.0, t_sc, None, None, err)
     add_line("effective_matrix", "256x256", fns["line"][2], (Gj,), 5.0, 3, 0.0, ref=ref)
     add_variant("direct", "effective_matrix", "256x256", fns["direct"][2], (Gj,), 5.0, 3, 0.0,
+                ref=ref)
+    add_variant("march", "effective_matrix", "256x256", fns["march"][2], (Gj,), 5.0, 3, 0.0,
                 ref=ref)
     for n in (64, 128, 512):  # growth of the direct effective matrix with size
         Gn = jnp.asarray(problem(n, n)[0])
@@ -292,8 +309,10 @@ def write_results(rows, bandwidth, pass_s):
         "`preconditioner=\"line\"` (Woodbury + tridiagonal line solves, fewer CG iterations, "
         "dearer iterations); `[direct]` rows use `preconditioner=\"direct\"` (Woodbury + "
         "block-tridiagonal factorisation, iterative refinement; the CG column counts "
-        "refinement steps), which the default `\"auto\"` picks for linear cells with >= "
-        "max(8, min(M,N)/2) inputs and for `effective_matrix`. The machine is shared: the "
+        "refinement steps), which the default `\"auto\"` picks for `effective_matrix`; "
+        "`[march]` rows use `preconditioner=\"march\"` (marching / multiple shooting, "
+        "O(MN) per input, called eagerly as a user would), which `\"auto\"` picks for "
+        "linear cells with >= 16 inputs. The machine is shared: the "
         "1-minute load average at each row is listed.",
         f"Memory floor: numpy streaming copy {bandwidth / 1e9:.1f} GB/s (read + write), i.e. "
         f"{pass_s * 1e3:.0f} ms per read+write pass over one (256, 256, 256) float64 array "

@@ -38,9 +38,12 @@ top of every segment the current entering from above is ``J = Y phi + eta``, wit
 admittance), so no exponential growth crosses a segment boundary.  The segment transfer
 matrices come from marching ``2 Q`` basis vectors; the sweep costs ``O(K Q^3)``.
 Segments march in parallel (the segment is a batch axis).  Rounding that remains is
-removed by iterative refinement against the exact operator (``xbar._direct._refine``),
-whose residual test decides convergence, so an inaccurate march is reported, never
-returned silently.
+removed by iterative refinement.  Its residual test: where the segments come from
+:func:`plan` (growth per segment at most ``exp(LOG_GROWTH)``) and ``tol`` lies well above
+the rounding that growth can amplify (float64 at its default ``tol``), the exact residual
+``r - K z`` follows from the segment-end states alone (:func:`apply`); otherwise
+(float32, a tighter ``tol``, segments not planned) every test applies the exact operator
+(``xbar._direct._refine``).  An inaccurate march is reported, never returned silently.
 
 Dense line solve (step 1), cancellation-free and exact for zero-resistance segments.
 The currents ``I_q`` in the dense line's segments obey, from the open end,

@@ -38,17 +38,26 @@ iterations, each 3-5x dearer on a CPU (see ``benchmarks/RESULTS.md``), or, with
 ``preconditioner="direct"``, without CG: Woodbury's identity on one line family turns
 ``K`` into a block-tridiagonal system (blocks along the shorter side of the array),
 factorised once by block elimination and applied to a whole batch as dense block
-products, with iterative refinement against the exact operator (``xbar._direct``).  The
-default ``"auto"`` uses it for linear cells with many inputs and for
-:func:`effective_matrix`, where a single elimination sweep carries all unit inputs to the
-sense row.
+products, with iterative refinement against the exact operator (``xbar._direct``;
+``"auto"`` uses it for :func:`effective_matrix`, where a single elimination sweep carries
+all unit inputs to the sense row), or, with ``preconditioner="march"``, by marching
+(``xbar._march``): the bit-line potentials and currents are carried row by row from the
+open end of the bit lines towards the sense row, each row's word line solved exactly by
+two first-order recurrences in resistance form, and the unknown potentials at the open
+end follow from the ground condition at the sense end through a ``min(M,N)``-square
+shooting matrix.  Marching amplifies rounding like ``exp(sum sqrt(r_bl G))``; the march
+is cut into segments of bounded amplification joined by a Riccati (admittance) sweep
+(multiple shooting), and the exact residual follows from the states at the segment ends.
+``O(M N min(M,N))`` once, then ``O(M N)`` per input with no dense block products: the
+default ``"auto"`` uses it for linear cells with 16 or more inputs.
 Nonlinear cells use Newton's method on ``F`` from ``u = v_in`` (for convex cell laws such
 as ``sinh`` the iterates approach the root from above).  Iterates are projected onto the
 box that the maximum principle of passive networks guarantees for the root (every node
 between the lowest and the highest source voltage), so one wild step of a steep law
 cannot overflow it; a law that still produces NaN or inf is reported as not converged.
 
-Convergence: CG (and the refinement of the direct solver) stops when ``||r||_2 <= tol ||b||_2`` (per input vector), Newton when
+Convergence: CG (and the refinement of the direct and marching solvers) stops when
+``||r||_2 <= tol ||b||_2`` (per input vector), Newton when
 ``max|F(u)| <= tol * max|v_in|`` (per input vector); ``tol`` defaults to ``1e-10``
 (float64) / ``1e-5`` (float32).  ``Solution.converged`` reports it; with ``throw=True``
 (default) a failure raises at run time through ``eqx.error_if`` (also under ``jit``).
@@ -428,11 +437,20 @@ def solve(
             products per input, storing ``2 max(M,N) min(M,N)^2`` numbers) applied with
             iterative refinement against the true operator until the CG criterion
             holds (``cg_iterations`` then counts refinement steps, normally 1 per solve).
-            It pays off for batches of inputs.  ``"auto"`` (default): ``"direct"`` for
-            linear cells with at least ``max(8, min(M, N)/2)`` inputs whose factors fit
-            in ``DIRECT_MAX_BYTES``, else ``"jacobi"``.  Zero-resistance segments are
-            floored inside the preconditioner / factorisation only (the residual test
-            uses the exact operator, so the solution stays exact).
+            It pays off for batches of inputs.  ``"march"`` (linear cells only): no CG;
+            marching with multiple shooting (``xbar._march``; ``O(M N min(M,N))`` once,
+            then ``O(M N)`` per input), segments sized from the concrete ``G`` and wires
+            so that rounding stays bounded (under ``jit`` with traced arrays: segments
+            of ``MARCH_TRACED_ROWS`` rows, every residual test with the exact operator);
+            arrays that would need more than ``xbar._march.MAX_SEGMENTS`` segments are
+            refused.  Exact for zero-resistance segments (no ``1/r`` anywhere).
+            ``"auto"`` (default): ``"march"`` for linear cells with at least 16 inputs
+            when ``G`` and the wires are concrete and the march needs at most
+            ``MAX_SEGMENTS`` segments; else ``"direct"`` for linear cells with at least
+            ``max(8, min(M, N)/2)`` inputs whose factors fit in ``DIRECT_MAX_BYTES``;
+            else ``"jacobi"``.  Zero-resistance segments are floored inside the line
+            preconditioner / direct factorisation only (the residual test uses the exact
+            operator, so the solution stays exact).
 
     Returns:
         A :class:`Solution`; ``i_out = sum_i i_cell[i, :]``; with all wire resistances zero
