@@ -325,7 +325,8 @@ def pcg(
 
     ``precond``: ``"jacobi"`` (diagonal), ``"line"`` (:func:`line_preconditioner`),
     ``"direct"`` (no CG: ``xbar._direct`` factorisation + iterative refinement, at most
-    ``MAX_REFINE`` steps) or ``("march", K)`` (no CG: ``xbar._march`` + refinement).
+    ``MAX_REFINE`` steps) or ``("march", K[, planned])`` (no CG: ``xbar._march`` +
+    refinement, see :func:`is_march`).
 
     ``S`` (M, N) is the square root of the (differential) cell conductances; ``A`` is
     :func:`apply_A`.  The operator is symmetric with eigenvalues in

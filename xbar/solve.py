@@ -344,13 +344,15 @@ def _choose_preconditioner(
     solver if its factors fit in ``DIRECT_MAX_BYTES``; otherwise Jacobi-preconditioned CG.
     Returns a method name, or ``("march", K, planned)`` with the number of segments.
     """
-    if isinstance(preconditioner, tuple) and _nodal.is_march(preconditioner):
+    if _nodal.is_march(preconditioner):
         return preconditioner
     if preconditioner not in _METHODS:
         raise ValueError(f"preconditioner must be one of {_METHODS}; got {preconditioner!r}")
     itemsize = jnp.dtype(dtype).itemsize
     concrete = arrays is not None and all(_nodal.is_concrete(a) for a in arrays)
-    K = _march.plan(*arrays, itemsize) if concrete else None
+    # The plan reads G and the wires on the host: only where the march may be chosen.
+    wants = preconditioner == "march" or (preconditioner == "auto" and linear and n_rhs >= 16)
+    K = _march.plan(*arrays, itemsize) if concrete and wants else None
     if preconditioner == "march":
         if not linear:
             raise ValueError(

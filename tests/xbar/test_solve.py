@@ -709,18 +709,27 @@ def test_line_preconditioner_gradients_and_float32():
 # ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape", [(24, 40), (40, 24), (1, 9), (9, 1)])
-def test_direct_against_scipy_batched_1t1r(shape):
+def _batched_1t1r_case(shape, seed, n_inputs, per_column_sense):
+    """Random 1T1R array with per-segment wires, per-row r_src, a batch of inputs of both
+    signs, and its scipy nodal solution: ``(G, v, kw, (i_ref, vw_ref, vb_ref))``."""
     M, N = shape
-    rng = np.random.default_rng(M * 100 + N)
+    rng = np.random.default_rng(seed)
     G = rng.uniform(1e-6, 1e-3, (M, N))
     r_wl = rng.uniform(0.5, 20, (M, N))
     r_bl = rng.uniform(0.5, 20, (M, N))
-    r_src, r_sense, r_cs = rng.uniform(0, 5, M), 3.0, 200.0
-    v = rng.uniform(-0.5, 0.5, (30, M))
+    r_src, r_cs = rng.uniform(0, 5, M), 200.0
+    r_sense = rng.uniform(0, 5, N) if per_column_sense else 3.0
+    v = rng.uniform(-0.5, 0.5, (n_inputs, M))
     g_cell = G / (1 + r_cs * G)  # linear cell + access resistor = series conductance
-    i_ref, vw_ref, vb_ref = scipy_nodal(g_cell, v, r_wl, r_bl, r_src, r_sense)
+    refs = scipy_nodal(g_cell, v, r_wl, r_bl, r_src, r_sense)
     kw = dict(r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense, r_cell_series=r_cs)
+    return G, v, kw, refs
+
+
+@pytest.mark.parametrize("shape", [(24, 40), (40, 24), (1, 9), (9, 1)])
+def test_direct_against_scipy_batched_1t1r(shape):
+    M, N = shape
+    G, v, kw, (i_ref, vw_ref, vb_ref) = _batched_1t1r_case(shape, M * 100 + N, 30, False)
     sol = xbar.solve(G, v, **kw, preconditioner="direct")
     assert bool(sol.converged) and int(sol.cg_iterations) == 1  # exact factorisation
     np.testing.assert_allclose(sol.i_out, i_ref, rtol=0, atol=1e-10 * np.max(np.abs(i_ref)))
@@ -831,15 +840,7 @@ def test_march_against_scipy_batched_1t1r(shape):
     """Per-segment wires, per-row r_src, r_sense, access resistors, a batch of inputs of
     both signs; node voltages and currents against the scipy nodal solve."""
     M, N = shape
-    rng = np.random.default_rng(M * 100 + N + 1)
-    G = rng.uniform(1e-6, 1e-3, (M, N))
-    r_wl = rng.uniform(0.5, 20, (M, N))
-    r_bl = rng.uniform(0.5, 20, (M, N))
-    r_src, r_sense, r_cs = rng.uniform(0, 5, M), rng.uniform(0, 5, N), 200.0
-    v = rng.uniform(-0.5, 0.5, (20, M))
-    g_cell = G / (1 + r_cs * G)
-    i_ref, vw_ref, vb_ref = scipy_nodal(g_cell, v, r_wl, r_bl, r_src, r_sense)
-    kw = dict(r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense, r_cell_series=r_cs)
+    G, v, kw, (i_ref, vw_ref, vb_ref) = _batched_1t1r_case(shape, M * 100 + N + 1, 20, True)
     sol = xbar.solve(G, v, **kw, preconditioner="march")
     assert bool(sol.converged) and int(sol.cg_iterations) == 1
     np.testing.assert_allclose(sol.i_out, i_ref, rtol=0, atol=1e-10 * np.max(np.abs(i_ref)))
