@@ -41,7 +41,8 @@ Segments march in parallel (the segment is a batch axis).  Rounding that remains
 removed by iterative refinement.  Its residual test: where the segments come from
 :func:`plan` (growth per segment at most ``exp(LOG_GROWTH)``) and ``tol`` lies well above
 the rounding that growth can amplify (float64 at its default ``tol``), the exact residual
-``r - K z`` follows from the segment-end states alone (:func:`apply`); otherwise
+``r - K z`` follows from the segment-end states alone (:func:`_shoot`), and the
+refinement carries only those states and the marched reductions; otherwise
 (float32, a tighter ``tol``, segments not planned) every test applies the exact operator
 (``xbar._direct._refine``).  An inaccurate march is reported, never returned silently.
 
@@ -235,6 +236,7 @@ def factor(S: jax.Array, Rd: jax.Array, Rt: jax.Array, K: int) -> Factor:
     # Resistance from each block down to the bottom of its segment, per marching line
     # (for the exact residual of :func:`apply`).
     cumRt = jnp.cumsum(Rt.reshape(K, L, Qp), axis=1)  # (K, L, Qp)
+    rows["cumRt"] = _layout(cumRt.reshape(Pp, Qp), K, L, nb, b)
     f = Factor(rows, (P, Q, Pp, Qp, nb, b), K, L, None, None, None, None, cumRt)
     # Homogeneous transfer of every segment: basis states (phi = e_k, J = 0) and
     # (phi = 0, J = e_k), all segments at once; columns of [[A, Bm], [C, Dm]].
@@ -269,6 +271,7 @@ def factor(S: jax.Array, Rd: jax.Array, Rt: jax.Array, K: int) -> Factor:
     _, (Y, lu) = lax.scan(sweep, jnp.zeros_like(A[0]), (A, Bm, C, Dm), reverse=True)
     out = Factor(rows, f.shape, K, L, Y, Bm, Dm, lu, cumRt)
     out.S = S  # padded canonical
+    out.norm = _norm_weights(S, cumRt)
     return out
 
 
@@ -277,63 +280,105 @@ def factor(S: jax.Array, Rd: jax.Array, Rt: jax.Array, K: int) -> Factor:
 # ---------------------------------------------------------------------------------------
 
 
-def _march(f: Factor, r, phi, J, keep: bool):
+def _march(f: Factor, source, phi, J, keep: bool):
     """March all segments from their top states ``(phi, J)`` ``(K, B, Qp)``.
 
-    ``r``: ``(L, K, nb, B, b)`` right-hand side per block or ``None`` (zero).  Returns the
-    states below every segment and, with ``keep``, the marched cell-voltage reductions
-    ``phi_d + phi_t`` (``(L, K, nb, B, b)``; ``z = r - S (phi_d + phi_t)``).
+    ``source(l, row)``: the right-hand side of block ``p = k L + l`` of every segment
+    ``k`` in the march layout ``(K, nb, B, b)`` (``row``: that block's coefficients), or
+    ``None`` (zero).  Returns the states below every segment and, with ``keep``, the
+    marched cell-voltage reductions ``phi_d + phi_t`` as ``(B, K, L, Qp)`` (canonical
+    block order; ``z = r - S (phi_d + phi_t)``), written in place block by block: the
+    batch is never transposed as a whole, which on a CPU costs as much as a march.
     """
     K, B, Qp = phi.shape
     _, _, _, _, nb, b = f.shape
+    L = f.L
 
     def blocked(x):
         return jnp.swapaxes(x.reshape(K, B, nb, b), 1, 2)  # (K, nb, B, b)
 
     def step(state, inp):
-        phi, J = state
-        row, r_p = inp
+        phi, J, out = state
+        row, l = inp
         S = row["S"]
-        y = -S * phi if r_p is None else r_p - S * phi
+        y = -S * phi if source is None else source(l, row) - S * phi
         h = jax.vmap(_apply_rec, (0, 0, None))(row["h"], S * y, True)
         ph = jax.vmap(_apply_rec, (0, 0, None))(row["p"], row["w"] * h, False)
-        z = y - S * ph
-        out = ph + phi if keep else None
-        J = J + S * z
+        if keep:
+            red = jnp.transpose(ph + phi, (2, 0, 1, 3)).reshape(B, K, 1, Qp)
+            out = lax.dynamic_update_slice(out, red, (0, 0, l, 0))
+        J = J + S * (y - S * ph)
         phi = phi - row["Rt"] * J
-        return (phi, J), out
+        return (phi, J, out), None
 
-    (phi, J), z = lax.scan(step, (blocked(phi), blocked(J)), (f.rows, r), reverse=True)
+    out = jnp.zeros((B, K, L, Qp), phi.dtype) if keep else None
+    (phi, J, out), _ = lax.scan(step, (blocked(phi), blocked(J), out),
+                                (f.rows, jnp.arange(L)), reverse=True)
 
     def unblocked(x):
         return jnp.swapaxes(x, 1, 2).reshape(K, B, Qp)
 
-    return unblocked(phi), unblocked(J), z
+    return unblocked(phi), unblocked(J), out
 
 
-def apply(f: Factor, r: jax.Array):
-    """``z ~ K^{-1} r`` for canonical ``r`` ``(..., P, Q)``, with ``A S z`` and ``r - K z``.
+def _rows_source(f: Factor, x: jax.Array, flip: bool, scale: bool):
+    """``source`` of :func:`_march` that reads the rows of ``x`` ``(B, P, Q)`` in place.
 
-    Returns ``(z, ASz, res)``.  The march satisfies every equation of the network by
-    construction (each to rounding) except continuity where the marching family leaves a
-    segment: the potential below segment 0 must be ground, and the state below segment
-    ``sigma`` must be the top state of segment ``sigma - 1``.  Any mismatch there makes
-    the marched bit-line potential ``phi_t`` differ from the exact ``A_t S z`` by a field
-    that is affine in the resistance below each block (a constant offset per segment and
-    line, plus a current mismatch times the cumulative resistance), so the exact
-    ``A S z`` and the exact residual ``r - K z = -S (phi_t,exact - phi_t)`` follow from
-    the segment states in ``O(K Q)`` per input, without applying ``A`` again.
+    ``flip``: ``x`` is in physical order, canonical block ``p`` being row ``P - 1 - p``
+    (the ``"rows"`` orientation, whose canonical layout only reverses the rows), so the
+    batch needs no reversed copy.  ``scale``: multiply by the block's ``S`` (``x`` is the
+    unscaled drive).  Padding blocks (``p >= P``) are inert (no cell, no resistance), so
+    the valid row they read never matters.
+    """
+    P, Q, _, Qp, nb, b = f.shape
+    K, L = f.K, f.L
+    B = x.shape[0]
+
+    def source(l, row):
+        if K == 1:
+            p = jnp.minimum(l, P - 1)
+            r = lax.dynamic_slice_in_dim(x, P - 1 - p if flip else p, 1, axis=1)
+        else:
+            p = jnp.minimum(jnp.arange(K) * L + l, P - 1)
+            r = jnp.take(x, P - 1 - p if flip else p, axis=1, mode="clip")
+        r = jnp.pad(r, ((0, 0), (0, 0), (0, Qp - Q)))
+        r = jnp.transpose(r.reshape(B, K, nb, b), (1, 2, 0, 3))
+        return r * row["S"] if scale else r
+
+    return source
+
+
+def _residual_source(f: Factor, d0: jax.Array, dJ: jax.Array):
+    """``source`` of the residual ``-S (d0 + dJ cumRt)`` of :func:`_shoot`, formed block
+    by block from the segment mismatches ``d0``, ``dJ`` ``(K, B, Qp)``, never stored."""
+    _, _, _, _, nb, b = f.shape
+    d0, dJ = (jnp.swapaxes(x.reshape(x.shape[:2] + (nb, b)), 1, 2) for x in (d0, dJ))
+
+    def source(l, row):
+        return -row["S"] * (d0 + dJ * row["cumRt"])
+
+    return source
+
+
+def _shoot(f: Factor, source, B: int, dtype):
+    """One multiple-shooting solve of ``K z = r`` for the right-hand side ``source``.
+
+    Returns ``(red, d0, dJ)``: the marched reductions ``red`` ``(B, K, L, Qp)`` and the
+    segment-state mismatches ``d0``, ``dJ`` ``(K, B, Qp)``.  The march satisfies every
+    equation of the network by construction (each to rounding) except continuity where
+    the marching family leaves a segment: the potential below segment 0 must be ground,
+    and the state below segment ``sigma`` must be the top state of segment
+    ``sigma - 1``.  Any mismatch there makes the marched bit-line potential ``phi_t``
+    differ from the exact ``A_t S z`` by a field that is affine in the resistance below
+    each block (a constant offset per segment and line, plus a current mismatch times
+    the cumulative resistance), so, exactly, ``A S z = red + diff`` and
+    ``r - K z = -S diff`` with ``diff = d0 + dJ cumRt`` (:func:`_expand`), known in
+    ``O(K Q)`` per input without applying ``A`` again.
     """
     P, Q, Pp, Qp, nb, b = f.shape
-    K, L = f.K, f.L
-    batch = r.shape[:-2]
-    rb = r.reshape((-1, P, Q))
-    B = rb.shape[0]
-    rb = jnp.pad(rb, ((0, 0), (0, Pp - P), (0, Qp - Q)))
-    # (B, Pp, Qp) -> (L, K, nb, B, b)
-    rl = jnp.transpose(rb.reshape(B, K, L, nb, b), (2, 1, 3, 0, 4))
-    zero = jnp.zeros((K, B, Qp), r.dtype)
-    pphi, pJ, _ = _march(f, rl, zero, zero, False)
+    K = f.K
+    zero = jnp.zeros((K, B, Qp), dtype)
+    pphi, pJ, _ = _march(f, source, zero, zero, False)
 
     # Sweep down from the top segment (eta = 0 there): a = Bm eta + pphi, c = Dm eta + pJ,
     # and the segment below starts with eta = c - Y_below a.
@@ -345,7 +390,7 @@ def apply(f: Factor, r: jax.Array):
         c = eta @ Dm.T + pJ_s
         return c - a @ Yn.T, (eta, a)
 
-    _, (eta, a) = lax.scan(fwd, jnp.zeros((B, Qp), r.dtype), (f.Bm, f.Dm, Y_next, pphi, pJ),
+    _, (eta, a) = lax.scan(fwd, jnp.zeros((B, Qp), dtype), (f.Bm, f.Dm, Y_next, pphi, pJ),
                            reverse=True)
 
     # Back substitution up from the grounded end (phi below segment 0 is ground, 0):
@@ -355,9 +400,9 @@ def apply(f: Factor, r: jax.Array):
         top = jax.scipy.linalg.lu_solve(lu, (phi_below - a_s).T).T
         return top, top
 
-    _, top = lax.scan(back, jnp.zeros((B, Qp), r.dtype), (f.lu, a))
+    _, top = lax.scan(back, jnp.zeros((B, Qp), dtype), (f.lu, a))
     J_top = jnp.einsum("kBq,kpq->kBp", top, f.Y) + eta
-    phi_out, J_out, red = _march(f, rl, top, J_top, True)
+    phi_out, J_out, red = _march(f, source, top, J_top, True)
 
     # Exact phi_t - marched phi_t on block p of segment s: d0[s] + dJ[s] * cumRt[s, p].
     cur = J_out - J_top  # cell current collected by each segment
@@ -365,62 +410,214 @@ def apply(f: Factor, r: jax.Array):
     dJ = above - J_top  # exact minus marched current entering the segment
     own = (top - phi_out) + dJ * f.cumRt[:, -1][:, None, :]  # exact drop over the segment
     below = jnp.cumsum(own, axis=0) - own  # exact potential below the segment
-    d0 = below - phi_out
-    diff = d0[:, :, None, :] + dJ[:, :, None, :] * f.cumRt[:, None, :, :]  # (K, B, L, Qp)
-    diff = jnp.swapaxes(diff, 0, 1).reshape(B, Pp, Qp)
-    red = jnp.transpose(red, (3, 1, 0, 2, 4)).reshape(B, Pp, Qp)
-    S = f.S
-    ASz = (red + diff)[:, :P, :Q]
-    z = rb[:, :P, :Q] - S[:P, :Q] * red[:, :P, :Q]
-    res = -S[:P, :Q] * diff[:, :P, :Q]
+    return red, below - phi_out, dJ
+
+
+def _expand(f: Factor, d0: jax.Array, dJ: jax.Array) -> jax.Array:
+    """``diff = d0 + dJ cumRt`` of :func:`_shoot` as ``(B, K, L, Qp)`` (an expression
+    that XLA fuses into its consumer)."""
+    d0, dJ = (jnp.swapaxes(x, 0, 1)[:, :, None, :] for x in (d0, dJ))
+    return d0 + dJ * f.cumRt[None]
+
+
+def _cut(f: Factor, x: jax.Array) -> jax.Array:
+    """``(B, K, L, Qp)`` canonical block data -> ``(B, P, Q)`` without the padding."""
+    P, Q, Pp, Qp, _, _ = f.shape
+    return x.reshape(x.shape[0], Pp, Qp)[:, :P, :Q]
+
+
+def apply(f: Factor, r: jax.Array):
+    """``z ~ K^{-1} r`` for canonical ``r`` ``(..., P, Q)``, with ``A S z`` and ``r - K z``.
+
+    Returns ``(z, ASz, res)``; ``ASz`` and ``res`` are exact for the returned ``z`` (see
+    :func:`_shoot`).
+    """
+    P, Q = f.shape[:2]
+    batch = r.shape[:-2]
+    rb = r.reshape((-1, P, Q))
+    red, d0, dJ = _shoot(f, _rows_source(f, rb, False, False), rb.shape[0], r.dtype)
+    diff = _cut(f, _expand(f, d0, dJ))
+    red = _cut(f, red)
+    S = f.S[:P, :Q]
     shape = batch + (P, Q)
-    return z.reshape(shape), ASz.reshape(shape), res.reshape(shape)
+    return tuple(x.reshape(shape) for x in (rb - S * red, red + diff, -S * diff))
+
+
+def _norm_weights(S: jax.Array, cumRt: jax.Array):
+    """Weights of :func:`_residual_norm2`: per segment and line ``(K, Qp)``, the total
+    ``w0 = sum_l S^2``, the weighted mean ``m`` of ``cumRt`` and ``w2 = sum_l S^2
+    (cumRt - m)^2``."""
+    a = jnp.square(S).reshape(cumRt.shape)
+    w0 = jnp.sum(a, axis=1)
+    m = jnp.sum(a * cumRt, axis=1) / jnp.where(w0 > 0, w0, 1)
+    return w0, m, jnp.sum(a * jnp.square(cumRt - m[:, None]), axis=1)
+
+
+def _residual_norm2(f: Factor, d0: jax.Array, dJ: jax.Array) -> jax.Array:
+    """``||r - K z||^2 = sum S^2 (d0 + dJ cumRt)^2`` per input, ``(B,)``, in ``O(K Q)``.
+
+    Centred on the weighted mean ``m`` of ``cumRt`` the sum splits exactly into
+    ``w0 (d0 + dJ m)^2 + w2 dJ^2`` (the cross term vanishes): two non-negative terms, so
+    nothing cancels however well ``d0`` and ``dJ cumRt`` cancel in the field itself.
+    """
+    w0, m, w2 = f.norm
+    t = w0[:, None] * jnp.square(d0 + dJ * m[:, None]) + w2[:, None] * jnp.square(dJ)
+    return jnp.sum(t, axis=(0, 2))
+
+
+def trusted(planned: bool, tol: float, dtype) -> bool:
+    """Whether the residual of :func:`_shoot` may decide convergence.
+
+    Rounding inside a segment is amplified up to ``exp(LOG_GROWTH)`` and violates the
+    equations there, which that residual does not see; it is trusted only for planned
+    segments and where that bound lies far below ``tol`` (float64 at the default
+    ``tol``).  Otherwise every residual test applies the exact operator.
+    """
+    eps = float(jnp.finfo(dtype).eps)
+    return planned and tol >= 100 * eps * math.exp(LOG_GROWTH[jnp.dtype(dtype).itemsize])
+
+
+def _field_drive(x: jax.Array, scaled: bool):
+    """Right-hand side ``b = S x`` (``scaled``) or ``b = x`` from a batch of fields ``x``
+    ``(..., M, N)``: ``drive(fac, S, orient) -> (source, ||b||^2 per input)``."""
+
+    def drive(fac, S, orient):
+        M, N = S.shape
+        xb = x.reshape((-1, M, N))
+        if orient == "rows":
+            src = _rows_source(fac, xb, True, scaled)
+        else:  # canonical = transposed: one copy of the batch
+            src = _rows_source(fac, _direct.to_canonical(xb, orient), False, scaled)
+        return src, jnp.sum(jnp.square(S * xb if scaled else xb), axis=(-2, -1))
+
+    return drive, x.shape[:-2]
+
+
+def _line_drive(v_in: jax.Array, v_col: jax.Array):
+    """Right-hand side ``b = S (v_in_i - v_col_j)`` from the line voltages ``v_in``
+    ``(..., M)`` and ``v_col`` ``(..., N)`` (same leading axes), formed block by block:
+    the batch of drive fields is never stored."""
+
+    def drive(fac, S, orient):
+        P, Q, Pp, Qp, nb, b = fac.shape
+        K, L = fac.K, fac.L
+        vi = v_in.reshape((-1, v_in.shape[-1]))[:, ::-1]
+        vc = v_col.reshape((-1, v_col.shape[-1]))
+        # canonical (p, q) = alpha[p] + beta[q]: rows (p <-> row P-1-p): v_in - v_col;
+        # cols (p <-> column p, q <-> row Q-1-q): the same with the roles exchanged.
+        alpha, beta = (vi, -vc) if orient == "rows" else (-vc, vi)
+        B = alpha.shape[0]
+        alpha = jnp.pad(alpha, ((0, 0), (0, Pp - P))).reshape(B, K, L)
+        beta = jnp.pad(beta, ((0, 0), (0, Qp - Q)))
+
+        def source(l, row):
+            r = lax.dynamic_index_in_dim(alpha, l, 2, keepdims=False)[:, :, None] + beta[:, None]
+            return jnp.transpose(r.reshape(B, K, nb, b), (1, 2, 0, 3)) * row["S"]
+
+        Sc = fac.S.reshape(K, L, Qp)
+        b2 = jnp.sum(jnp.square(Sc * (alpha[..., None] + beta[:, None, None, :])), axis=(1, 2, 3))
+        return source, b2
+
+    return drive, v_in.shape[:-1]
+
+
+def _refined(S, R_wl, R_bl, drive, tol, max_iter, K):
+    """Trusted-residual refinement of ``K z = b`` with ``b`` from ``drive`` (a pair of
+    :func:`_field_drive` / :func:`_line_drive`).
+
+    Returns ``(ASz, res, steps, converged)`` in the physical layout ``(..., M, N)``; the
+    fields are expressions of the carried state, so ``z = b - S ASz - res`` costs nothing
+    where it is not used.  Only the marched reductions of the batch are carried; the
+    residual of every step lives in ``O(K Q)`` segment mismatches per input.
+    """
+    M, N = S.shape
+    orient = _direct.orientation(M, N)
+    Rd, Rt = _direct.families(R_wl, R_bl, orient)
+    fac = factor(_direct.to_canonical(S, orient), Rd, Rt, K)
+    drive, batch = drive
+    src, b2 = drive(fac, S, orient)
+    B, dtype = b2.shape[0], b2.dtype
+    thresh = (tol * tol) * b2
+
+    def cond(state):
+        *_, rn, k = state
+        return (k < max_iter) & jnp.any(~(rn <= thresh))  # NaN: go on
+
+    def body(state):
+        red, D0, DJ, d0, dJ, _, k = state
+        dred, e0, eJ = _shoot(fac, _residual_source(fac, d0, dJ), B, dtype)
+        return red + dred, D0 + e0, DJ + eJ, e0, eJ, _residual_norm2(fac, e0, eJ), k + 1
+
+    red, d0, dJ = _shoot(fac, src, B, dtype)
+    init = (red, d0, dJ, d0, dJ, _residual_norm2(fac, d0, dJ), jnp.array(1, jnp.int32))
+    red, D0, DJ, d0, dJ, rn, k = lax.while_loop(cond, body, init)
+    P, Q = fac.shape[:2]
+    Sc = fac.S[:P, :Q]
+
+    def physical(c):
+        return _direct.from_canonical(c, orient).reshape(batch + (M, N))
+
+    ASz = physical(_cut(fac, red) + _cut(fac, _expand(fac, D0, DJ)))
+    res = physical(-Sc * _cut(fac, _expand(fac, d0, dJ)))
+    return ASz, res, k, (rn <= thresh).reshape(batch)
+
+
+def _exact_refined(S, R_wl, R_bl, b, tol, max_iter, K):
+    """Refinement whose every residual test applies the exact operator."""
+    M, N = S.shape
+    orient = _direct.orientation(M, N)
+    Rd, Rt = _direct.families(R_wl, R_bl, orient)
+    fac = factor(_direct.to_canonical(S, orient), Rd, Rt, K)
+
+    def inv(r):
+        return _direct.from_canonical(apply(fac, _direct.to_canonical(r, orient))[0], orient)
+
+    def op(z):
+        a = _nodal.apply_A(R_wl, R_bl, S * z)
+        return z + S * a, a
+
+    return _direct._refine(inv, op, b, tol, max_iter)
 
 
 def solve_refined(S, R_wl, R_bl, b, tol, max_iter, K, planned=False):
     """Solve ``(I + S A S) z = b`` by marching + iterative refinement (``K`` segments).
 
     ``planned``: ``K`` came from :func:`plan`, so the growth inside a segment is bounded
-    and the residual of :func:`apply` can be trusted (see below); otherwise every
+    and the residual of :func:`_shoot` can be trusted (:func:`trusted`); otherwise every
     residual test applies the exact operator.
 
     Same contract as ``xbar._direct.solve_refined``: ``(z, steps, converged, A S z)``;
     ``S`` is ``(M, N)`` (linear cells; one factorisation for the whole batch).
     """
     S = lax.stop_gradient(S)
-    M, N = S.shape
-    orient = _direct.orientation(M, N)
-    Rd, Rt = _direct.families(R_wl, R_bl, orient)
-    fac = factor(_direct.to_canonical(S, orient), Rd, Rt, K)
+    if not trusted(planned, tol, b.dtype):
+        return _exact_refined(S, R_wl, R_bl, b, tol, max_iter, K)
+    ASz, res, k, ok = _refined(S, R_wl, R_bl, _field_drive(b, False), tol, max_iter, K)
+    return b - S * ASz - res, k, ok, ASz
 
-    def step(r):
-        out = apply(fac, _direct.to_canonical(r, orient))
-        return tuple(_direct.from_canonical(x, orient) for x in out)
 
-    # Rounding inside a segment is amplified up to exp(LOG_GROWTH) and violates the
-    # equations there, which the residual of apply() does not see; it is trusted only
-    # where that bound is far below tol (float64 at the default tol).  Otherwise the
-    # residual test applies the exact operator (one more pass per refinement step).
-    eps = float(jnp.finfo(b.dtype).eps)
-    if not planned or tol < 100 * eps * math.exp(LOG_GROWTH[jnp.dtype(b.dtype).itemsize]):
+def solve_J(S, R_wl, R_bl, rhs, tol, max_iter, K, planned=False):
+    """``x = rhs - A S z`` with ``(I + S A S) z = S rhs``: ``(x, steps, converged)``.
 
-        def op(z):
-            a = _nodal.apply_A(R_wl, R_bl, S * z)
-            return z + S * a, a
+    The contract of ``xbar._nodal.solve_J`` for the marching solver; on the trusted path
+    the drive ``rhs`` is read in place and scaled block by block (``S rhs`` is never
+    stored).
+    """
+    S = lax.stop_gradient(S)
+    if not trusted(planned, tol, rhs.dtype):
+        _, k, ok, ASz = _exact_refined(S, R_wl, R_bl, S * rhs, tol, max_iter, K)
+        return rhs - ASz, k, ok
+    ASz, _, k, ok = _refined(S, R_wl, R_bl, _field_drive(rhs, True), tol, max_iter, K)
+    return rhs - ASz, k, ok
 
-        return _direct._refine(lambda r: step(r)[0], op, b, tol, max_iter)
 
-    # Iterative refinement on the exact residual that apply() returns with each solve.
-    thresh = (tol * tol) * _nodal._dot(b, b)
+def solve_lines(S, R_wl, R_bl, v_in, v_col, tol, max_iter, K):
+    """``A S z`` with ``(I + S A S) z = S v``, ``v = v_in_i - v_col_j`` never stored.
 
-    def cond(state):
-        _, _, r, k = state
-        return (k < max_iter) & jnp.any(~(_nodal._dot(r, r) <= thresh))  # NaN: go on
-
-    def body(state):
-        z, ASz, r, k = state
-        dz, dASz, r = step(r)
-        return z + dz, ASz + dASz, r, k + 1
-
-    z, ASz, r, k = lax.while_loop(cond, body, (*step(b), jnp.array(1, jnp.int32)))
-    return z, k, (_nodal._dot(r, r) <= thresh)[..., 0, 0], ASz
+    For planned segments and a trusted ``tol`` (:func:`trusted`); returns
+    ``(A S z, steps, converged)``, ``A S z`` ``(..., M, N)`` (the cell voltages are
+    ``v - A S z``).  ``v_in`` ``(..., M)``, ``v_col`` ``(..., N)`` with the same leading axes.
+    """
+    S = lax.stop_gradient(S)
+    ASz, _, k, ok = _refined(S, R_wl, R_bl, _line_drive(v_in, v_col), tol, max_iter, K)
+    return ASz, k, ok

@@ -69,17 +69,29 @@ def cumsum(x: jax.Array, axis: int, reverse: bool = False) -> jax.Array:
 _CHUNK_ELEMS = 1 << 18
 
 
-def _chunked(fn, R_wl: jax.Array, R_bl: jax.Array, c: jax.Array):
-    """``fn(R_wl, R_bl, c)`` over chunks of ``c``'s leading (batch) axes on CPU."""
-    lead, grid = c.shape[:-2], c.shape[-2:]
+def map_chunks(fn, xs: tuple, chunkable: bool = True):
+    """``fn(*xs)`` over chunks of the leading (batch) axes of ``xs`` on CPU.
+
+    ``xs[0]`` is a batch of ``(M, N)`` fields; the other arrays share its leading axes.
+    Chunks hold about ``_CHUNK_ELEMS`` elements, so that all the passes ``fn`` makes
+    over one chunk run in cache.  ``chunkable=False`` (``fn`` closes over batched data)
+    or another backend: one call on the whole batch.
+    """
+    lead, grid = xs[0].shape[:-2], xs[0].shape[-2:]
     n = int(np.prod(lead, dtype=int))
     k = min(n, max(1, _CHUNK_ELEMS // (grid[0] * grid[1])))
     while n % k:
         k -= 1
-    if k >= n or jax.default_backend() != "cpu" or R_wl.ndim > 2 or R_bl.ndim > 2:
-        return fn(R_wl, R_bl, c)
-    out = lax.map(lambda x: fn(R_wl, R_bl, x), c.reshape((n // k, k) + grid))
-    return jax.tree_util.tree_map(lambda o: o.reshape(c.shape), out)
+    if k >= n or not chunkable or jax.default_backend() != "cpu":
+        return fn(*xs)
+    flat = tuple(x.reshape((n // k, k) + x.shape[len(lead):]) for x in xs)
+    out = lax.map(lambda a: fn(*a), flat)
+    return jax.tree_util.tree_map(lambda o: o.reshape(lead + o.shape[2:]), out)
+
+
+def _chunked(fn, R_wl: jax.Array, R_bl: jax.Array, c: jax.Array):
+    """``fn(R_wl, R_bl, c)`` over chunks of ``c``'s leading (batch) axes on CPU."""
+    return map_chunks(lambda x: fn(R_wl, R_bl, x), (c,), R_wl.ndim <= 2 and R_bl.ndim <= 2)
 
 
 def wire_drops(R_wl: jax.Array, R_bl: jax.Array, c: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -408,7 +420,12 @@ def solve_J(
     symmetric positive definite system; no division by ``S`` (cells may have ``G = 0``).
     The direct solver hands back the ``A S z`` of its last residual check.
     """
-    if precond == "direct" or is_march(precond):
+    if is_march(precond):
+        from . import _march
+
+        return _march.solve_J(S, R_wl, R_bl, rhs, tol, min(max_iter, MAX_REFINE),
+                              precond[1], len(precond) > 2 and precond[2])
+    if precond == "direct":
         z, k, ok, ASz = _direct_solve(S, R_wl, R_bl, S * rhs, tol, max_iter, precond)
         return rhs - ASz, k, ok
     z, k, ok = pcg(S, R_wl, R_bl, S * rhs, tol, max_iter, precond)

@@ -49,7 +49,10 @@ shooting matrix.  Marching amplifies rounding like ``exp(sum sqrt(r_bl G))``; th
 is cut into segments of bounded amplification joined by a Riccati (admittance) sweep
 (multiple shooting), and the exact residual follows from the states at the segment ends.
 ``O(M N min(M,N))`` once, then ``O(M N)`` per input with no dense block products: the
-default ``"auto"`` uses it for linear cells with 16 or more inputs.
+default ``"auto"`` uses it for linear cells with 16 or more inputs.  With planned
+segments the march reads each row's drive straight from ``v_in`` and ``v_col`` and
+writes its result in the final layout, so a batch is never transposed or stored as a
+drive field; a batch of 256 inputs on 256x256 costs about 10 passes over its fields.
 Nonlinear cells use Newton's method on ``F`` from ``u = v_in`` (for convex cell laws such
 as ``sinh`` the iterates approach the root from above).  Iterates are projected onto the
 box that the maximum principle of passive networks guarantees for the root (every node
@@ -73,7 +76,8 @@ On CPU, the wire operator ``A`` runs over a batch of inputs a few fields at a ti
 
 Derivatives use implicit differentiation, never back-propagation through iterations:
 the linear-cell solve is a ``jax.lax.custom_linear_solve`` whose ``matvec`` carries the
-dependence on ``G`` and the wires; the nonlinear solve runs Newton without gradients and
+dependence on ``G`` and the wires (the planned march: a custom JVP whose tangent solves
+the same system through ``custom_linear_solve``); the nonlinear solve runs Newton without gradients and
 then takes one last Newton step ``u* - J^{-1} F(u*)`` with ``J`` held constant, whose
 derivative is exactly the implicit-function derivative ``-J^{-1} dF``.  Adjoint (reverse
 mode) solves use the transposed system ``(I + D A)``, solved the same way.
@@ -195,6 +199,28 @@ def _series_law(cell: CellLaw, selector: Callable | None) -> Callable:
 # ---------------------------------------------------------------------------------------
 
 
+def _outputs(law, theta, R_wl, R_bl, u, v_in, v_col):
+    """Cell currents, line voltages, ``max|F|`` per input and column currents from the
+    cell voltages ``u``, where ``F = u + A law(u) - v`` is the KCL/KVL residual computed
+    with the exact wire operator.  On CPU a batch is processed a few inputs at a time,
+    so that its passes run in cache (``_nodal.map_chunks``)."""
+    v_col = jnp.broadcast_to(v_col, v_in.shape[:-1] + v_col.shape[-1:])
+
+    def fields(u, v_in, v_col):
+        c = law(theta, u)
+        drop_wl, v_bl = _nodal._wire_drops(R_wl, R_bl, c)
+        v_wl = v_in[..., :, None] - drop_wl
+        v_bl = v_bl + v_col[..., None, :]
+        F = u - (v_wl - v_bl)
+        return v_wl, v_bl, _nodal.max_abs(F, axis=(-2, -1)), jnp.sum(c, axis=-2)
+
+    leaves = jax.tree_util.tree_leaves((theta, R_wl, R_bl))
+    fields = _nodal.map_chunks(fields, (u, v_in, v_col), all(jnp.ndim(a) <= 2 for a in leaves))
+    # The cell currents again outside the chunks (one fused pass; as a third stacked
+    # output of the chunk loop they would cost XLA a zero fill and a copy).
+    return (law(theta, u),) + fields
+
+
 def _rel_res(F, v):
     """max|F| / max|v_in| per input vector (scale 1 V when v_in = 0)."""
     num = _nodal.max_abs(F, axis=(-2, -1))  # NaN -> inf: never "converged"
@@ -226,6 +252,47 @@ def _linear_solve(G, R_wl, R_bl, v, tol, max_iter, pc):
         return x + _nodal.apply_A(R_wl, R_bl, G * x)
 
     u, (k, ok) = lax.custom_linear_solve(matvec, v, solve, tsolve, has_aux=True)
+    return u, jnp.array(1), k, ok
+
+
+def _lines_solve(G, R_wl, R_bl, v_in, v_col, tol, max_iter, pc):
+    """Cell voltages for linear cells by the marching solver, driven straight by the line
+    voltages (``xbar._march.solve_lines``: the ``(B, M, N)`` drive field is never stored).
+
+    Differentiable in all inputs by a custom JVP: the tangent of ``u`` solves the same
+    system, ``(I + A G) du = -dF`` with ``F = u + A G u - v`` (implicit function theorem),
+    through ``lax.custom_linear_solve``, which reverse mode transposes (adjoint solve).
+    """
+    v_col = jnp.broadcast_to(v_col, v_in.shape[:-1] + v_col.shape[-1:])
+
+    def drive(v_in, v_col):
+        return v_in[..., :, None] - v_col[..., None, :]
+
+    @jax.custom_jvp
+    def cell_voltages(G, R_wl, R_bl, v_in, v_col):
+        ASz, k, ok = _march.solve_lines(jnp.sqrt(G), R_wl, R_bl, v_in, v_col, tol,
+                                        min(max_iter, _nodal.MAX_REFINE), pc[1])
+        return drive(v_in, v_col) - ASz, k, jnp.all(ok)
+
+    @cell_voltages.defjvp
+    def _(primals, tangents):
+        u, k, ok = cell_voltages(*primals)
+        G, R_wl, R_bl, _, _ = primals
+
+        def F(G, R_wl, R_bl, v_in, v_col):
+            return u + _nodal.apply_A(R_wl, R_bl, G * u) - drive(v_in, v_col)
+
+        _, dF = jax.jvp(F, primals, tangents)
+        solve, tsolve = _solvers(jnp.sqrt(G), R_wl, R_bl, tol, max_iter, pc)
+
+        def matvec(x):
+            return x + _nodal.apply_A(R_wl, R_bl, G * x)
+
+        du, _ = lax.custom_linear_solve(matvec, -dF, solve, tsolve, has_aux=True)
+        none = tuple(np.zeros(jnp.shape(x), jax.dtypes.float0) for x in (k, ok))
+        return (u, k, ok), (du, *none)
+
+    u, k, ok = cell_voltages(G, R_wl, R_bl, v_in, v_col)
     return u, jnp.array(1), k, ok
 
 
@@ -512,7 +579,11 @@ def _solve_impl(
     if iv is None and selector is None:
         # Linear cell + series resistor = linear cell of conductance G / (1 + r G), exactly.
         G_eff = G / (1 + r_cs * G)
-        u, n_newton, n_cg, ok = _linear_solve(G_eff, R_wl, R_bl, v, tol, max_iter, pc)
+        if _nodal.is_march(pc) and _march.trusted(len(pc) > 2 and pc[2], tol, G.dtype):
+            u, n_newton, n_cg, ok = _lines_solve(G_eff, R_wl, R_bl, v_in, v_col, tol,
+                                                 max_iter, pc)
+        else:
+            u, n_newton, n_cg, ok = _linear_solve(G_eff, R_wl, R_bl, v, tol, max_iter, pc)
         law = _linear_cell
         theta = G_eff
     else:
@@ -525,12 +596,11 @@ def _solve_impl(
             law, theta, R_wl, R_bl, v, tol, max_iter, max_newton, pc
         )
 
-    c = law(theta, u)
-    drop_wl, v_bl = _nodal.wire_drops(R_wl, R_bl, c)
-    v_wl = v_row - drop_wl
-    v_bl = v_bl + v_col[..., None, :]
-    residual = jnp.max(_rel_res(u - (v_wl - v_bl), v))
-    i_out = jnp.sum(c, axis=-2)
+    c, v_wl, v_bl, res_max, i_out = _outputs(law, theta, R_wl, R_bl, u, v_in, v_col)
+    # max|v| per input, from the drives alone (max_ij |a_i - b_j|).
+    lo, hi = jnp.min(v_col, axis=-1), jnp.max(v_col, axis=-1)
+    scale = jnp.maximum(jnp.max(v_in, axis=-1) - lo, hi - jnp.min(v_in, axis=-1))
+    residual = jnp.max(jnp.where(scale > 0, res_max / jnp.where(scale > 0, scale, 1), res_max))
     if throw:
         i_out = eqx.error_if(
             i_out,

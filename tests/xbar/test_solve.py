@@ -919,6 +919,26 @@ def test_march_gradients_jit_vmap_float32():
         return jnp.sum(s.i_out @ w)
 
     _fd_check(out, (G, v, 25.0), rng)
+
+    # Planned segments (the trusted path, driven straight by the line voltages, with a
+    # custom JVP): reverse-mode gradients of outputs and node voltages in G, v_in, r_wl
+    # and v_col, and forward mode, against finite differences.
+    def planned(G, v, r, vc):
+        s = xbar.solve(G, v, r_wl=r, r_bl=15.0, r_src=2.0, r_cell_series=50.0, v_col=vc,
+                       preconditioner=("march", 1, True))
+        return jnp.sum(s.i_out @ w) + 1e-4 * jnp.sum(s.v_wl) + 1e-4 * jnp.sum(s.v_bl)
+
+    vc = rng.uniform(0, 0.1, (3, N))
+    _fd_check(planned, (G, v, 25.0, vc), rng)
+    dG = rng.normal(size=G.shape) * G
+    _, jv = jax.jvp(lambda g: planned(g, v, 25.0, vc), (G,), (dG,))
+    fd = (planned(G + 1e-5 * dG, v, 25.0, vc) - planned(G - 1e-5 * dG, v, 25.0, vc)) / 2e-5
+    np.testing.assert_allclose(float(jv), float(fd), rtol=1e-6)
+    # eager, concrete G: "auto" plans the march for a batch of 16; gradient in v only
+    v16 = rng.uniform(-0.3, 0.5, (16, M))
+    gv = jax.grad(lambda v: jnp.sum(xbar.solve(G, v, r_wl=25.0, r_bl=15.0).i_out @ w))(v16)
+    W = xbar.effective_matrix(G, r_wl=25.0, r_bl=15.0)  # d(i_out @ w)/dv = W w per row
+    np.testing.assert_allclose(gv, np.broadcast_to(np.asarray(W) @ w, v16.shape), rtol=1e-9)
     # vmap over arrays under jit
     Gs = rng.uniform(1e-6, 1e-4, (3, 10, 7))
     vs = rng.uniform(0, 0.3, (4, 10))
