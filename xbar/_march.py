@@ -280,7 +280,7 @@ def factor(S: jax.Array, Rd: jax.Array, Rt: jax.Array, K: int) -> Factor:
 # ---------------------------------------------------------------------------------------
 
 
-def _march(f: Factor, source, phi, J, keep: bool):
+def _march(f: Factor, source, phi, J, keep: bool, norm: bool = False):
     """March all segments from their top states ``(phi, J)`` ``(K, B, Qp)``.
 
     ``source(l, row)``: the right-hand side of block ``p = k L + l`` of every segment
@@ -288,7 +288,9 @@ def _march(f: Factor, source, phi, J, keep: bool):
     ``None`` (zero).  Returns the states below every segment and, with ``keep``, the
     marched cell-voltage reductions ``phi_d + phi_t`` as ``(B, K, L, Qp)`` (canonical
     block order; ``z = r - S (phi_d + phi_t)``), written in place block by block: the
-    batch is never transposed as a whole, which on a CPU costs as much as a march.
+    batch is never transposed as a whole, which on a CPU costs as much as a march.  With
+    ``norm``, also ``||r||^2`` per input ``(B,)`` (padding blocks excluded), summed from
+    the rows as they are read.
     """
     K, B, Qp = phi.shape
     _, _, _, _, nb, b = f.shape
@@ -298,10 +300,14 @@ def _march(f: Factor, source, phi, J, keep: bool):
         return jnp.swapaxes(x.reshape(K, B, nb, b), 1, 2)  # (K, nb, B, b)
 
     def step(state, inp):
-        phi, J, out = state
+        phi, J, out, b2 = state
         row, l = inp
         S = row["S"]
-        y = -S * phi if source is None else source(l, row) - S * phi
+        r = None if source is None else source(l, row)
+        y = -S * phi if r is None else r - S * phi
+        if norm:
+            real = (jnp.arange(K) * L + l < f.shape[0])[:, None]  # (K, 1): p < P
+            b2 = b2 + jnp.sum(jnp.where(real, jnp.sum(jnp.square(r), axis=(1, 3)), 0), axis=0)
         h = jax.vmap(_apply_rec, (0, 0, None))(row["h"], S * y, True)
         ph = jax.vmap(_apply_rec, (0, 0, None))(row["p"], row["w"] * h, False)
         if keep:
@@ -309,15 +315,18 @@ def _march(f: Factor, source, phi, J, keep: bool):
             out = lax.dynamic_update_slice(out, red, (0, 0, l, 0))
         J = J + S * (y - S * ph)
         phi = phi - row["Rt"] * J
-        return (phi, J, out), None
+        return (phi, J, out, b2), None
 
     out = jnp.zeros((B, K, L, Qp), phi.dtype) if keep else None
-    (phi, J, out), _ = lax.scan(step, (blocked(phi), blocked(J), out),
-                                (f.rows, jnp.arange(L)), reverse=True)
+    b2 = jnp.zeros((B,), phi.dtype) if norm else None
+    (phi, J, out, b2), _ = lax.scan(step, (blocked(phi), blocked(J), out, b2),
+                                    (f.rows, jnp.arange(L)), reverse=True)
 
     def unblocked(x):
         return jnp.swapaxes(x, 1, 2).reshape(K, B, Qp)
 
+    if norm:
+        return unblocked(phi), unblocked(J), out, b2
     return unblocked(phi), unblocked(J), out
 
 
@@ -360,7 +369,7 @@ def _residual_source(f: Factor, d0: jax.Array, dJ: jax.Array):
     return source
 
 
-def _shoot(f: Factor, source, B: int, dtype):
+def _shoot(f: Factor, source, B: int, dtype, norm: bool = False):
     """One multiple-shooting solve of ``K z = r`` for the right-hand side ``source``.
 
     Returns ``(red, d0, dJ)``: the marched reductions ``red`` ``(B, K, L, Qp)`` and the
@@ -373,12 +382,13 @@ def _shoot(f: Factor, source, B: int, dtype):
     each block (a constant offset per segment and line, plus a current mismatch times
     the cumulative resistance), so, exactly, ``A S z = red + diff`` and
     ``r - K z = -S diff`` with ``diff = d0 + dJ cumRt`` (:func:`_expand`), known in
-    ``O(K Q)`` per input without applying ``A`` again.
+    ``O(K Q)`` per input without applying ``A`` again.  With ``norm``, ``||r||^2`` per
+    input is returned too (from the first march).
     """
     P, Q, Pp, Qp, nb, b = f.shape
     K = f.K
     zero = jnp.zeros((K, B, Qp), dtype)
-    pphi, pJ, _ = _march(f, source, zero, zero, False)
+    pphi, pJ, _, *b2 = _march(f, source, zero, zero, False, norm)
 
     # Sweep down from the top segment (eta = 0 there): a = Bm eta + pphi, c = Dm eta + pJ,
     # and the segment below starts with eta = c - Y_below a.
@@ -410,7 +420,7 @@ def _shoot(f: Factor, source, B: int, dtype):
     dJ = above - J_top  # exact minus marched current entering the segment
     own = (top - phi_out) + dJ * f.cumRt[:, -1][:, None, :]  # exact drop over the segment
     below = jnp.cumsum(own, axis=0) - own  # exact potential below the segment
-    return red, below - phi_out, dJ
+    return (red, below - phi_out, dJ, *b2)
 
 
 def _expand(f: Factor, d0: jax.Array, dJ: jax.Array) -> jax.Array:
@@ -479,7 +489,7 @@ def trusted(planned: bool, tol: float, dtype) -> bool:
 
 def _field_drive(x: jax.Array, scaled: bool):
     """Right-hand side ``b = S x`` (``scaled``) or ``b = x`` from a batch of fields ``x``
-    ``(..., M, N)``: ``drive(fac, S, orient) -> (source, ||b||^2 per input)``."""
+    ``(..., M, N)``: ``drive(fac, S, orient) -> (source, number of inputs)``."""
 
     def drive(fac, S, orient):
         M, N = S.shape
@@ -488,7 +498,7 @@ def _field_drive(x: jax.Array, scaled: bool):
             src = _rows_source(fac, xb, True, scaled)
         else:  # canonical = transposed: one copy of the batch
             src = _rows_source(fac, _direct.to_canonical(xb, orient), False, scaled)
-        return src, jnp.sum(jnp.square(S * xb if scaled else xb), axis=(-2, -1))
+        return src, xb.shape[0]
 
     return drive, x.shape[:-2]
 
@@ -514,9 +524,7 @@ def _line_drive(v_in: jax.Array, v_col: jax.Array):
             r = lax.dynamic_index_in_dim(alpha, l, 2, keepdims=False)[:, :, None] + beta[:, None]
             return jnp.transpose(r.reshape(B, K, nb, b), (1, 2, 0, 3)) * row["S"]
 
-        Sc = fac.S.reshape(K, L, Qp)
-        b2 = jnp.sum(jnp.square(Sc * (alpha[..., None] + beta[:, None, None, :])), axis=(1, 2, 3))
-        return source, b2
+        return source, B
 
     return drive, v_in.shape[:-1]
 
@@ -525,19 +533,21 @@ def _refined(S, R_wl, R_bl, drive, tol, max_iter, K):
     """Trusted-residual refinement of ``K z = b`` with ``b`` from ``drive`` (a pair of
     :func:`_field_drive` / :func:`_line_drive`).
 
-    Returns ``(ASz, res, steps, converged)`` in the physical layout ``(..., M, N)``; the
-    fields are expressions of the carried state, so ``z = b - S ASz - res`` costs nothing
-    where it is not used.  Only the marched reductions of the batch are carried; the
-    residual of every step lives in ``O(K Q)`` segment mismatches per input.
+    Returns ``(parts, assemble, res, steps, converged)``: ``assemble(*parts)`` is
+    ``A S z`` ``(B, M, N)`` (inputs flattened), from batch-leading parts (the marched
+    reductions in canonical order and the segment mismatches), so that a caller may
+    assemble it chunk by chunk; ``res = b - K z`` ``(..., M, N)`` is an expression of the
+    carried state, so ``z = b - S ASz - res`` costs nothing where it is not used.  Only the
+    marched reductions of the batch are carried; the residual of every step lives in
+    ``O(K Q)`` segment mismatches per input.
     """
     M, N = S.shape
     orient = _direct.orientation(M, N)
     Rd, Rt = _direct.families(R_wl, R_bl, orient)
     fac = factor(_direct.to_canonical(S, orient), Rd, Rt, K)
     drive, batch = drive
-    src, b2 = drive(fac, S, orient)
-    B, dtype = b2.shape[0], b2.dtype
-    thresh = (tol * tol) * b2
+    src, B = drive(fac, S, orient)
+    dtype = S.dtype
 
     def cond(state):
         *_, rn, k = state
@@ -548,18 +558,22 @@ def _refined(S, R_wl, R_bl, drive, tol, max_iter, K):
         dred, e0, eJ = _shoot(fac, _residual_source(fac, d0, dJ), B, dtype)
         return red + dred, D0 + e0, DJ + eJ, e0, eJ, _residual_norm2(fac, e0, eJ), k + 1
 
-    red, d0, dJ = _shoot(fac, src, B, dtype)
+    red, d0, dJ, b2 = _shoot(fac, src, B, dtype, norm=True)
+    thresh = (tol * tol) * b2
     init = (red, d0, dJ, d0, dJ, _residual_norm2(fac, d0, dJ), jnp.array(1, jnp.int32))
     red, D0, DJ, d0, dJ, rn, k = lax.while_loop(cond, body, init)
-    P, Q = fac.shape[:2]
+    P, Q, Pp, Qp, _, _ = fac.shape
     Sc = fac.S[:P, :Q]
 
-    def physical(c):
-        return _direct.from_canonical(c, orient).reshape(batch + (M, N))
+    def assemble(red, D0, DJ):
+        """``A S z`` ``(b, M, N)`` of batch-leading parts (any leading chunk of them)."""
+        diff = D0[:, :, None, :] + DJ[:, :, None, :] * fac.cumRt[None]
+        return _direct.from_canonical((red + diff.reshape(red.shape))[:, :P, :Q], orient)
 
-    ASz = physical(_cut(fac, red) + _cut(fac, _expand(fac, D0, DJ)))
-    res = physical(-Sc * _cut(fac, _expand(fac, d0, dJ)))
-    return ASz, res, k, (rn <= thresh).reshape(batch)
+    parts = (red.reshape(B, Pp, Qp), jnp.swapaxes(D0, 0, 1), jnp.swapaxes(DJ, 0, 1))
+    res = -Sc * _cut(fac, _expand(fac, d0, dJ))
+    res = _direct.from_canonical(res, orient).reshape(batch + (M, N))
+    return parts, assemble, res, k, (rn <= thresh).reshape(batch)
 
 
 def _exact_refined(S, R_wl, R_bl, b, tol, max_iter, K):
@@ -592,7 +606,9 @@ def solve_refined(S, R_wl, R_bl, b, tol, max_iter, K, planned=False):
     S = lax.stop_gradient(S)
     if not trusted(planned, tol, b.dtype):
         return _exact_refined(S, R_wl, R_bl, b, tol, max_iter, K)
-    ASz, res, k, ok = _refined(S, R_wl, R_bl, _field_drive(b, False), tol, max_iter, K)
+    parts, assemble, res, k, ok = _refined(S, R_wl, R_bl, _field_drive(b, False), tol,
+                                           max_iter, K)
+    ASz = assemble(*parts).reshape(b.shape)
     return b - S * ASz - res, k, ok, ASz
 
 
@@ -607,17 +623,21 @@ def solve_J(S, R_wl, R_bl, rhs, tol, max_iter, K, planned=False):
     if not trusted(planned, tol, rhs.dtype):
         _, k, ok, ASz = _exact_refined(S, R_wl, R_bl, S * rhs, tol, max_iter, K)
         return rhs - ASz, k, ok
-    ASz, _, k, ok = _refined(S, R_wl, R_bl, _field_drive(rhs, True), tol, max_iter, K)
-    return rhs - ASz, k, ok
+    parts, assemble, _, k, ok = _refined(S, R_wl, R_bl, _field_drive(rhs, True), tol,
+                                         max_iter, K)
+    return rhs - assemble(*parts).reshape(rhs.shape), k, ok
 
 
 def solve_lines(S, R_wl, R_bl, v_in, v_col, tol, max_iter, K):
     """``A S z`` with ``(I + S A S) z = S v``, ``v = v_in_i - v_col_j`` never stored.
 
     For planned segments and a trusted ``tol`` (:func:`trusted`); returns
-    ``(A S z, steps, converged)``, ``A S z`` ``(..., M, N)`` (the cell voltages are
-    ``v - A S z``).  ``v_in`` ``(..., M)``, ``v_col`` ``(..., N)`` with the same leading axes.
+    ``(parts, assemble, steps, converged)``: ``assemble(*parts)`` is ``A S z``
+    ``(B, M, N)`` for the ``B`` inputs flattened, and is applied to any batch chunk of the
+    parts alike (the cell voltages are ``v - A S z``).  ``v_in`` ``(..., M)``, ``v_col``
+    ``(..., N)`` with the same leading axes.
     """
     S = lax.stop_gradient(S)
-    ASz, _, k, ok = _refined(S, R_wl, R_bl, _line_drive(v_in, v_col), tol, max_iter, K)
-    return ASz, k, ok
+    parts, assemble, _, k, ok = _refined(S, R_wl, R_bl, _line_drive(v_in, v_col), tol,
+                                         max_iter, K)
+    return parts, assemble, k, ok

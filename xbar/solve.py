@@ -199,26 +199,34 @@ def _series_law(cell: CellLaw, selector: Callable | None) -> Callable:
 # ---------------------------------------------------------------------------------------
 
 
-def _outputs(law, theta, R_wl, R_bl, u, v_in, v_col):
-    """Cell currents, line voltages, ``max|F|`` per input and column currents from the
-    cell voltages ``u``, where ``F = u + A law(u) - v`` is the KCL/KVL residual computed
-    with the exact wire operator.  On CPU a batch is processed a few inputs at a time,
-    so that its passes run in cache (``_nodal.map_chunks``)."""
+def _outputs(law, theta, R_wl, R_bl, u, v_in, v_col, assemble=None):
+    """``(c, v_wl, v_bl, max|F|, i_out)``: cell currents, line voltages, the largest
+    KCL/KVL residual ``F = u + A law(u) - v`` per input (computed with the exact wire
+    operator) and column currents, from the cell voltages ``u`` or, with ``assemble``,
+    from ``A S z = v - u = assemble(*u)`` (``u``: batch-leading parts, see
+    ``xbar._march.solve_lines``; the cell voltages are then formed chunk by chunk, never
+    stored).  On CPU a batch is processed a few inputs at a time, so that its passes run
+    in cache (``_nodal.map_chunks``)."""
     v_col = jnp.broadcast_to(v_col, v_in.shape[:-1] + v_col.shape[-1:])
+    reduced = assemble is not None
+    xs = tuple(u) if reduced else (u,)
 
-    def fields(u, v_in, v_col):
+    def fields(*args):
+        x, (v_in, v_col) = args[:-2], args[-2:]
+        u = v_in[..., :, None] - v_col[..., None, :] - assemble(*x) if reduced else x[0]
         c = law(theta, u)
         drop_wl, v_bl = _nodal._wire_drops(R_wl, R_bl, c)
         v_wl = v_in[..., :, None] - drop_wl
         v_bl = v_bl + v_col[..., None, :]
         F = u - (v_wl - v_bl)
-        return v_wl, v_bl, _nodal.max_abs(F, axis=(-2, -1)), jnp.sum(c, axis=-2)
+        out = v_wl, v_bl, _nodal.max_abs(F, axis=(-2, -1)), jnp.sum(c, axis=-2)
+        return (c,) + out if reduced else out
 
     leaves = jax.tree_util.tree_leaves((theta, R_wl, R_bl))
-    fields = _nodal.map_chunks(fields, (u, v_in, v_col), all(jnp.ndim(a) <= 2 for a in leaves))
-    # The cell currents again outside the chunks (one fused pass; as a third stacked
-    # output of the chunk loop they would cost XLA a zero fill and a copy).
-    return (law(theta, u),) + fields
+    out = _nodal.map_chunks(fields, xs + (v_in, v_col), all(jnp.ndim(a) <= 2 for a in leaves))
+    # Given u, the cell currents are formed outside the chunks (one fused pass; as a
+    # third stacked output of the chunk loop they would cost XLA a zero fill and a copy).
+    return out if reduced else (law(theta, u),) + out
 
 
 def _rel_res(F, v):
@@ -256,28 +264,38 @@ def _linear_solve(G, R_wl, R_bl, v, tol, max_iter, pc):
 
 
 def _lines_solve(G, R_wl, R_bl, v_in, v_col, tol, max_iter, pc):
-    """Cell voltages for linear cells by the marching solver, driven straight by the line
-    voltages (``xbar._march.solve_lines``: the ``(B, M, N)`` drive field is never stored).
+    """The whole linear-cell solve by the marching solver, driven straight by the line
+    voltages (``xbar._march.solve_lines``: the ``(B, M, N)`` drive field is never stored,
+    nor the cell voltages: each batch chunk of :func:`_outputs` forms them from the
+    marched reductions ``A S z``).  Returns ``(outputs, k, ok)`` (see :func:`_outputs`).
 
-    Differentiable in all inputs by a custom JVP: the tangent of ``u`` solves the same
-    system, ``(I + A G) du = -dF`` with ``F = u + A G u - v`` (implicit function theorem),
-    through ``lax.custom_linear_solve``, which reverse mode transposes (adjoint solve).
+    Differentiable in all inputs by a custom JVP: the tangent of the cell voltages ``u``
+    solves the same system, ``(I + A G) du = -dF`` with ``F = u + A G u - v`` (implicit
+    function theorem), through ``lax.custom_linear_solve``, which reverse mode transposes
+    (adjoint solve); the outputs follow from ``(u, du)`` by forward mode.
     """
-    v_col = jnp.broadcast_to(v_col, v_in.shape[:-1] + v_col.shape[-1:])
+    batch, (M, N) = v_in.shape[:-1], G.shape
+    v_in = v_in.reshape(-1, M)
+    v_col = jnp.broadcast_to(v_col, batch + (N,)).reshape(-1, N)
 
     def drive(v_in, v_col):
         return v_in[..., :, None] - v_col[..., None, :]
 
-    @jax.custom_jvp
-    def cell_voltages(G, R_wl, R_bl, v_in, v_col):
-        ASz, k, ok = _march.solve_lines(jnp.sqrt(G), R_wl, R_bl, v_in, v_col, tol,
-                                        min(max_iter, _nodal.MAX_REFINE), pc[1])
-        return drive(v_in, v_col) - ASz, k, jnp.all(ok)
+    def reduction(G, R_wl, R_bl, v_in, v_col):
+        return _march.solve_lines(jnp.sqrt(G), R_wl, R_bl, v_in, v_col, tol,
+                                  min(max_iter, _nodal.MAX_REFINE), pc[1])
 
-    @cell_voltages.defjvp
+    @jax.custom_jvp
+    def run(G, R_wl, R_bl, v_in, v_col):
+        parts, assemble, k, ok = reduction(G, R_wl, R_bl, v_in, v_col)
+        out = _outputs(_linear_cell, G, R_wl, R_bl, parts, v_in, v_col, assemble)
+        return out, k, jnp.all(ok)
+
+    @run.defjvp
     def _(primals, tangents):
-        u, k, ok = cell_voltages(*primals)
-        G, R_wl, R_bl, _, _ = primals
+        G, R_wl, R_bl, v_in, v_col = primals
+        parts, assemble, k, ok = reduction(*primals)
+        u = drive(v_in, v_col) - assemble(*parts)
 
         def F(G, R_wl, R_bl, v_in, v_col):
             return u + _nodal.apply_A(R_wl, R_bl, G * u) - drive(v_in, v_col)
@@ -289,11 +307,18 @@ def _lines_solve(G, R_wl, R_bl, v_in, v_col, tol, max_iter, pc):
             return x + _nodal.apply_A(R_wl, R_bl, G * x)
 
         du, _ = lax.custom_linear_solve(matvec, -dF, solve, tsolve, has_aux=True)
+        dG, dRw, dRb, dvi, dvc = tangents
+        out, d_out = jax.jvp(
+            lambda G, Rw, Rb, u, vi, vc: _outputs(_linear_cell, G, Rw, Rb, u, vi, vc),
+            (G, R_wl, R_bl, u, v_in, v_col), (dG, dRw, dRb, du, dvi, dvc),
+        )
+        ok = jnp.all(ok)
         none = tuple(np.zeros(jnp.shape(x), jax.dtypes.float0) for x in (k, ok))
-        return (u, k, ok), (du, *none)
+        return (out, k, ok), (d_out, *none)
 
-    u, k, ok = cell_voltages(G, R_wl, R_bl, v_in, v_col)
-    return u, jnp.array(1), k, ok
+    out, k, ok = run(G, R_wl, R_bl, v_in, v_col)
+    out = tuple(x.reshape(batch + x.shape[1:]) for x in out)
+    return out, k, ok
 
 
 def _newton_solve(law, theta, R_wl, R_bl, v, tol, max_iter, max_newton, pc):
@@ -579,13 +604,13 @@ def _solve_impl(
     if iv is None and selector is None:
         # Linear cell + series resistor = linear cell of conductance G / (1 + r G), exactly.
         G_eff = G / (1 + r_cs * G)
+        law, theta = _linear_cell, G_eff
         if _nodal.is_march(pc) and _march.trusted(len(pc) > 2 and pc[2], tol, G.dtype):
-            u, n_newton, n_cg, ok = _lines_solve(G_eff, R_wl, R_bl, v_in, v_col, tol,
-                                                 max_iter, pc)
+            out, n_cg, ok = _lines_solve(G_eff, R_wl, R_bl, v_in, v_col, tol, max_iter, pc)
+            n_newton = 1
         else:
             u, n_newton, n_cg, ok = _linear_solve(G_eff, R_wl, R_bl, v, tol, max_iter, pc)
-        law = _linear_cell
-        theta = G_eff
+            out = None
     else:
         cell = _linear_cell if iv is None else iv
         if not series:
@@ -595,8 +620,11 @@ def _solve_impl(
         u, n_newton, n_cg, ok = _newton_solve(
             law, theta, R_wl, R_bl, v, tol, max_iter, max_newton, pc
         )
+        out = None
 
-    c, v_wl, v_bl, res_max, i_out = _outputs(law, theta, R_wl, R_bl, u, v_in, v_col)
+    if out is None:
+        out = _outputs(law, theta, R_wl, R_bl, u, v_in, v_col)
+    c, v_wl, v_bl, res_max, i_out = out
     # max|v| per input, from the drives alone (max_ij |a_i - b_j|).
     lo, hi = jnp.min(v_col, axis=-1), jnp.max(v_col, axis=-1)
     scale = jnp.maximum(jnp.max(v_in, axis=-1) - lo, hi - jnp.min(v_in, axis=-1))
