@@ -77,10 +77,11 @@ On CPU, the wire operator ``A`` runs over a batch of inputs a few fields at a ti
 Derivatives use implicit differentiation, never back-propagation through iterations:
 the linear-cell solve is a ``jax.lax.custom_linear_solve`` whose ``matvec`` carries the
 dependence on ``G`` and the wires (the planned march: a custom JVP whose tangent solves
-the same system through ``custom_linear_solve``); the nonlinear solve runs Newton without gradients and
-then takes one last Newton step ``u* - J^{-1} F(u*)`` with ``J`` held constant, whose
-derivative is exactly the implicit-function derivative ``-J^{-1} dF``.  Adjoint (reverse
-mode) solves use the transposed system ``(I + D A)``, solved the same way.
+the same system through ``custom_linear_solve``); the nonlinear solve runs Newton
+without gradients and then takes one last Newton step ``u* - J^{-1} F(u*)`` with ``J``
+held constant, whose derivative is exactly the implicit-function derivative
+``-J^{-1} dF``.  Adjoint (reverse mode) solves use the transposed system ``(I + D A)``,
+solved the same way.
 
 Source: standard modified nodal analysis of resistive crossbars (e.g. Chen, "Design of
 resistive synaptic array for implementing on-chip sparse learning", 2016; the
