@@ -16,11 +16,9 @@ import argparse
 import datetime
 import os
 import platform
-import statistics
 import sys
-import time
 
-from _results import replace_section  # this folder (sys.path[0])
+from _results import median_time, replace_section  # this folder (sys.path[0])
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # benchmarks/devices.py would shadow the `devices` package that xbar imports
@@ -33,21 +31,11 @@ import numpy as np  # noqa: E402
 import xbar  # noqa: E402
 
 
-def timed(fn, repeats=5):
-    jax.block_until_ready(fn())  # compilation
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
 def device_copy_bandwidth(n_bytes=1 << 30):
     """Bytes read + written per second by an on-device copy of a float32 array."""
     x = jnp.ones(n_bytes // 4, jnp.float32)
     copy = jax.jit(lambda a: a * 1.0 + 0.0)
-    return 2 * n_bytes / timed(lambda: copy(x), repeats=7)
+    return 2 * n_bytes / median_time(lambda: copy(x), 7)
 
 
 def main(argv=None):
@@ -71,9 +59,9 @@ def main(argv=None):
     ref = xbar.solve(G.astype(jnp.float64) if jax.config.jax_enable_x64 else G, V, **kw,
                      preconditioner="direct")
     err = float(jnp.max(jnp.abs(sol.i_out - ref.i_out)) / jnp.max(jnp.abs(ref.i_out)))
-    t_solve = timed(lambda: xbar.solve(G, V, **kw))
+    t_solve = median_time(lambda: xbar.solve(G, V, **kw), 5)
     pass_w = 2 * n * n * n * 4 / bw  # the same for the n unit inputs of effective_matrix
-    t_weff = timed(lambda: xbar.effective_matrix(G, **kw), repeats=3)
+    t_weff = median_time(lambda: xbar.effective_matrix(G, **kw), 3)
     rows = [
         (f"linear, batch {B}", t_solve, 0.5 if (n, B) == (1024, 256) else None, pass_s,
          int(sol.cg_iterations), err),
