@@ -1,8 +1,7 @@
 """Shared helpers of the benchmark scripts: timing, machine name, RESULTS.md sections.
 
-Imported by the scripts of this folder before they drop the folder from ``sys.path``
-(``benchmarks/devices.py`` would otherwise shadow the ``devices`` package); it imports
-nothing but the standard library and jax.
+Imported by the scripts of this folder (run as scripts, the folder is first on ``sys.path``)
+it imports nothing but the standard library and jax.
 """
 
 from __future__ import annotations

@@ -15,18 +15,13 @@ import platform
 import sys
 import time
 
-from _results import cpu_name, replace_section  # this folder (sys.path[0])
-
-# The script's own folder holds benchmarks named like the packages (devices.py): keep it
-# off the import path so that ``import devices`` finds the package.
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(__file__)]
-
 import equinox as eqx  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from _results import cpu_name, replace_section  # this folder (sys.path[0])
 
-import devices  # noqa: E402
 import xbar  # noqa: E402
+from xbar import devices  # noqa: E402
 
 
 def _median_time(fn, *args, n=7):

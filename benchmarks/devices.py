@@ -18,19 +18,12 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import pathlib
-import sys
 
 import jax
 import jax.numpy as jnp
 from _results import append_to_section, cpu_name, median_time  # this folder (sys.path[0])
 
-# Run as a script, this file's folder is first on sys.path and its own name would
-# shadow the ``devices`` package: drop that entry before importing it.
-_here = pathlib.Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != _here]
-
-import devices  # noqa: E402
+from xbar import devices  # noqa: E402
 
 SECTION = "## Devices"
 TARGET_CPU, TARGET_GPU = 5e7, 1e10

@@ -13,6 +13,7 @@ Usage: ``python benchmarks/solver.py [--quick]``
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import os
 import platform
 import statistics
@@ -24,8 +25,6 @@ import time
 from _results import RESULTS, replace_section  # this folder (sys.path[0])
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# benchmarks/devices.py would shadow the `devices` package that xbar imports
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
 
 import jax  # noqa: E402
 
@@ -39,8 +38,11 @@ import scipy.sparse.linalg as spla  # noqa: E402
 
 import xbar  # noqa: E402
 
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "xbar"))
-import _spice  # noqa: E402
+# the ngspice reference of the tests, loaded from its file (no sys.path edit)
+_spec = importlib.util.spec_from_file_location(
+    "_spice", os.path.join(HERE, "..", "tests", "xbar", "_spice.py"))
+_spice = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_spice)
 
 R_WIRE = 1.0
 V0 = 0.25

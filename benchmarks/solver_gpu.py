@@ -21,8 +21,6 @@ import sys
 from _results import median_time, replace_section  # this folder (sys.path[0])
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# benchmarks/devices.py would shadow the `devices` package that xbar imports
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

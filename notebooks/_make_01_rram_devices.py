@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-import devices
+from xbar import devices
 
 FAST = os.environ.get("XBAR_FAST") == "1"
 OUT = os.environ.get("XBAR_NOTEBOOK_OUT")

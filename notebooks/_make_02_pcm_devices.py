@@ -22,7 +22,7 @@ cells = [
         "import jax.numpy as jnp\n"
         "import matplotlib.pyplot as plt\n"
         "import numpy as np\n\n"
-        "import devices\n\n"
+        "from xbar import devices\n\n"
         "FAST = os.environ.get('XBAR_FAST') == '1'\n"
         "OUT = os.environ.get('XBAR_NOTEBOOK_OUT')\n\n\n"
         "def show(fig, name):\n"

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-import devices
+from xbar import devices
 import xbar
 
 jax.config.update("jax_enable_x64", True)

@@ -1,9 +1,14 @@
 """xbar: crossbar arrays of memristive devices (circuit solve, peripherals, programming).
 
-Layers (bottom to top): ``devices`` (one cell's physics) -> ``xbar`` (arrays) ->
-``networks`` (neurosynaptic cores) -> ``learning`` (on-chip learning).
+Layers (bottom to top): ``xbar.devices`` (one cell's physics) -> ``xbar`` (arrays) ->
+``xbar.networks`` (neurosynaptic cores) -> ``xbar.learning`` (on-chip learning).
+``xbar.networks`` and ``xbar.learning`` sit above this package, so it does not import
+them; ``xbar.networks`` / ``xbar.learning`` as attributes load them on first use.
 """
 
+import importlib as _importlib
+
+from . import devices
 from .crossbar import Crossbar, Wiring
 from .energy import ReadEnergy, array_power, read_energy, write_summary
 from .mapping import DifferentialMapping, ReferenceMapping
@@ -21,6 +26,9 @@ from .solve import Solution, effective_matrix, solve
 from .tiling import TiledCrossbar
 
 __all__ = [
+    "devices",
+    "learning",
+    "networks",
     "ADC",
     "DAC",
     "Crossbar",
@@ -46,3 +54,11 @@ __all__ = [
     "solve",
     "write_summary",
 ]
+
+
+def __getattr__(name):
+    # the layers above this one load on first attribute access (PEP 562), so that
+    # ``import xbar; xbar.networks`` works without an import that runs up the layers
+    if name in ("networks", "learning"):
+        return _importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,8 +29,8 @@ def _rows_rram(out: Path):
     import jax.numpy as jnp
     import numpy as np
 
-    import devices
-    from devices import plot
+    from xbar import devices
+    from xbar.devices import plot
 
     rows = []
     rram = devices.StanfordPKU()
@@ -122,8 +122,8 @@ def _rows_pcm(out: Path):
     import jax.numpy as jnp
     import numpy as np
 
-    import devices
-    from devices import plot
+    from xbar import devices
+    from xbar.devices import plot
 
     rows = []
     pcm = devices.PCM()

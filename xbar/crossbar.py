@@ -58,9 +58,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from devices._checks import check_nonnegative, check_positive
-from devices._math import safe_sinh
-from devices.faults import StuckAtFaults
+from xbar.devices._checks import check_nonnegative, check_positive
+from xbar.devices._math import safe_sinh
+from xbar.devices.faults import StuckAtFaults
 
 from .mapping import DifferentialMapping, Mapping, ReferenceMapping
 from .peripherals import ADC, DAC, SenseAmp

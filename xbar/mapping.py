@@ -27,7 +27,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from devices._checks import check_less, check_nonnegative, check_positive
+from xbar.devices._checks import check_less, check_nonnegative, check_positive
 
 
 class _Window(eqx.Module):

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from devices._checks import check_nonnegative, check_positive
+from xbar.devices._checks import check_nonnegative, check_positive
 
 _ENCODINGS = ("amplitude", "pulse_width", "bit_serial")
 

@@ -37,8 +37,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from devices._checks import check_positive
-from devices.faults import StuckAtFaults
+from xbar.devices._checks import check_positive
+from xbar.devices.faults import StuckAtFaults
 
 from .crossbar import Crossbar
 

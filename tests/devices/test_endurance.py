@@ -5,9 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
-
-from devices import Endurance, Retention
-from devices.endurance import K_B_EV
+from xbar.devices import Endurance, Retention
+from xbar.devices.endurance import K_B_EV
 
 
 def test_window_closes_monotonically_and_equals_formula():

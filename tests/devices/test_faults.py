@@ -4,8 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from devices import VTEAM, StuckAtFaults
+from xbar.devices import VTEAM, StuckAtFaults
 
 
 @pytest.mark.parametrize("p_on, p_off", [(0.0904, 0.0175), (0.3, 0.2), (0.0, 0.05)])

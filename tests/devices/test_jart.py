@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from xbar.devices.jart import EPS0, JART
 
-import devices
-from devices.jart import EPS0, JART
+from xbar import devices
 
 # Reference section 1.3 [DER] (T = 293 K, no self-heating, eps0 = 8.854e-12).
 V5 = [(20.0, -0.2, 1.59e3), (20.0, 0.2, 1.62e3), (0.008, -0.2, 105e3), (0.008, 0.2, 66e3)]

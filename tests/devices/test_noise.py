@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import devices
+from xbar import devices
 
 
 def test_flicker_sigma_matches_band_integral():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-import devices
+from xbar import devices
 
 K_B_EV = 1.380649e-23 / 1.602176634e-19
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-import devices
+from xbar import devices
 
 G_MAX = 25e-6
 N_MC = 1_000_000

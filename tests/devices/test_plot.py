@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-import devices  # noqa: E402
+from xbar import devices  # noqa: E402
 
 
 def test_iv_loop_lines_and_floor(tmp_path):

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from xbar.devices import RRAMState, StanfordPKU
 
-import devices
-from devices import RRAMState, StanfordPKU
+from xbar import devices
 
 NM = 1e-9
 K_B, Q_E = 1.380649e-23, 1.602176634e-19

@@ -5,8 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
-
-from devices import LognormalSwitching, PoissonSwitching
+from xbar.devices import LognormalSwitching, PoissonSwitching
 
 
 def test_lognormal_probability_formula_and_monotonic():

@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import devices
+from xbar import devices
 
 
 class Toy(eqx.Module):

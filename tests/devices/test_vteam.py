@@ -4,8 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from devices import VTEAM
+from xbar.devices import VTEAM
 
 
 def test_no_change_below_thresholds():

@@ -5,8 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import devices
 import xbar
+from xbar import devices
 
 PCM = devices.PCMStatistical()
 MAP = xbar.DifferentialMapping(g_min=1e-6, g_max=25e-6)

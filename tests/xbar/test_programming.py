@@ -8,8 +8,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import devices
 import xbar
+from xbar import devices
 
 M, N = 12, 8
 W = jax.random.uniform(jax.random.PRNGKey(1), (M, N), minval=-1, maxval=1)

@@ -5,14 +5,13 @@ exact discrete ladder formula, Kirchhoff's current law and energy balance evalua
 the returned node voltages, and central finite differences for gradients.
 """
 
-import os
 import shutil
-import sys
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
 
+import _spice  # noqa: E402  (tests/xbar is on the path under pytest's default import mode)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -23,9 +22,6 @@ from hypothesis import strategies as st  # noqa: E402
 from scipy.optimize import brentq  # noqa: E402
 
 import xbar  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(__file__))
-import _spice  # noqa: E402
 
 V0 = 0.25  # sinh voltage scale [V] of the nonlinear test cells
 
