@@ -1,5 +1,23 @@
-"""xbar.learning: device-aware STDP and surrogate-gradient training (top layer).
+"""xbar.learning: surrogate-gradient and hardware-aware training, local learning rules.
 
-This layer is not built yet; the package exists so that the distribution installs
-all four import packages of the design.
+The top layer: it trains networks of :mod:`xbar.networks` whose synapses are crossbars of
+:mod:`xbar` built from the devices of :mod:`xbar.devices`.
 """
+
+from .datasets import (
+    AbstractEncoding,
+    LatencyEncoding,
+    RateEncoding,
+    Split,
+    load_digits,
+    spike_patterns,
+)
+
+__all__ = [
+    "AbstractEncoding",
+    "LatencyEncoding",
+    "RateEncoding",
+    "Split",
+    "load_digits",
+    "spike_patterns",
+]
