@@ -11,6 +11,7 @@ import importlib as _importlib
 from . import devices
 from .crossbar import Crossbar, Wiring
 from .energy import ReadEnergy, array_power, read_energy, write_summary
+from .ir_drop import effective_matrix_first_order, ir_drop_fraction
 from .mapping import DifferentialMapping, ReferenceMapping
 from .peripherals import ADC, DAC, SenseAmp, ideal_adc, ideal_dac
 from .programming import (
@@ -47,8 +48,10 @@ __all__ = [
     "array_power",
     "bias_scheme",
     "effective_matrix",
+    "effective_matrix_first_order",
     "ideal_adc",
     "ideal_dac",
+    "ir_drop_fraction",
     "program",
     "read_energy",
     "solve",
