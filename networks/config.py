@@ -1,0 +1,129 @@
+"""The crossbar configuration of a network: which arrays its synaptic layers are mapped onto.
+
+:class:`CrossbarConfig` is a plain module naming every choice that turns a weight matrix
+into programmed hardware: the device model and its device-to-device variability, the
+weight-to-conductance mapping, the wiring (IR drop), the peripherals (DAC: read-pulse
+amplitude ``dac.v_read`` [V] and width ``dac.t_read_s`` [s]; ADC; sense amplifier), the
+largest tile, the programming method and whether reads draw device read noise.
+
+Weight scaling. Crossbar weights are bounded by ``mapping.w_max``; a layer's matrix
+``W`` is stored as ``W / s`` with ``s = max|W| / w_max`` (per layer, so its largest weight
+sits at the top of the conductance window) and the digital result is multiplied by
+``s`` again (the usual per-layer output scale of analog inference, e.g. aihwkit's
+``weight_scaling_omega``; Rasch et al., Nat. Commun. 14:5282, 2023). Inputs are clipped
+to ``[-1, 1]`` by the DAC (spikes are 0 or 1); ``input_scale`` divides analog inputs
+before the DAC and multiplies the result after the ADC.
+
+Programming. :class:`xbar.WriteVerify` / :class:`xbar.OpenLoop` program every tile
+through :func:`xbar.program` with the device's pulse physics; :class:`DeviceProgramming`
+uses the device's own statistical programming model (``device.program(key, g_target)``,
+e.g. ``devices.PCMStatistical``'s write-verify statistics of Joshi et al., Nat. Commun.
+11:2473, 2020), with ``noise=False`` giving exact conductances (the ideal limit).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+
+import xbar
+from xbar import devices
+
+from ._checks import check_positive
+
+
+class DeviceProgramming(eqx.Module):
+    """Program with the device model's own ``program(key, g_target)`` (module docstring).
+
+    Fields: ``noise``: draw the device's programming noise (False: every cell lands on its
+    target conductance exactly)."""
+
+    noise: bool = eqx.field(default=True, static=True)
+
+
+class CrossbarConfig(eqx.Module):
+    """How synaptic layers are put on crossbars (module docstring).
+
+    Fields:
+        device: a ``devices.Device`` (default ``devices.PCMStatistical()``).
+        variability: ``{parameter: sigma or devices.Spread}`` drawn per cell, or None.
+        mapping: :class:`xbar.DifferentialMapping` (default) or :class:`xbar.ReferenceMapping`.
+        wiring: :class:`xbar.Wiring` (default NeuroSim 22 nm wires; ``Wiring.ideal()``
+            switches IR drop off). Non-zero wires are read through the effective matrix.
+        dac, adc, sense: peripherals (defaults of ``xbar``: 8-bit DAC at 0.2 V, 250 ns;
+            8-bit ADC; ideal sense amplifier). ``xbar.ideal_dac()`` / ``xbar.ideal_adc()``
+            switch quantisation off.
+        tile_shape: largest tile ``(rows, logical columns)``; a layer larger than a tile is
+            split over tiles with digital partial sums. Default (256, 256).
+        programming: ``xbar.WriteVerify()``, ``xbar.OpenLoop(...)`` or
+            :class:`DeviceProgramming` (default ``DeviceProgramming()``).
+        read_noise: reads draw device read noise when the network is run with a key.
+        input_scale: analog inputs are divided by it before the DAC (module docstring).
+    """
+
+    device: Any = devices.PCMStatistical()
+    variability: dict | None = None
+    mapping: Any = xbar.DifferentialMapping()
+    wiring: xbar.Wiring = xbar.Wiring()
+    dac: xbar.DAC = xbar.DAC()
+    adc: xbar.ADC = xbar.ADC()
+    sense: xbar.SenseAmp = xbar.SenseAmp()
+    tile_shape: tuple[int, int] = eqx.field(default=(256, 256), static=True)
+    programming: Any = DeviceProgramming()
+    read_noise: bool = eqx.field(default=True, static=True)
+    input_scale: float = 1.0
+
+    def __check_init__(self):
+        ts = self.tile_shape
+        if not (len(ts) == 2 and all(isinstance(t, int) and t >= 1 for t in ts)):
+            raise ValueError(f"tile_shape must be two positive integers, got {ts!r}")
+        if not isinstance(self.programming, (xbar.WriteVerify, xbar.OpenLoop, DeviceProgramming)):
+            raise ValueError(
+                "programming must be xbar.WriteVerify, xbar.OpenLoop or DeviceProgramming, "
+                f"got {type(self.programming).__name__}"
+            )
+        if isinstance(self.programming, DeviceProgramming) and not hasattr(self.device, "program"):
+            raise ValueError(
+                f"DeviceProgramming needs a device with a program(key, g_target) method; "
+                f"{type(self.device).__name__} has none (use xbar.WriteVerify())"
+            )
+        check_positive("input_scale", self.input_scale)
+
+    @property
+    def pulse_amplitude(self):
+        """Read-pulse amplitude for an input spike [V] (``dac.v_read``)."""
+        return self.dac.v_read
+
+    @property
+    def pulse_width_s(self):
+        """Read-pulse width [s] (``dac.t_read_s``)."""
+        return self.dac.t_read_s
+
+    @property
+    def has_wires(self) -> bool:
+        w = self.wiring
+        return any(float(r) != 0.0 for r in (w.r_wl, w.r_bl, w.r_src, w.r_sense))
+
+    def ideal(self) -> CrossbarConfig:
+        """The same configuration with every non-ideality off: ideal wires and converters,
+        no read noise, no variability, exact programming (needs a device with
+        ``program``)."""
+        return CrossbarConfig(
+            device=self.device,
+            variability=None,
+            mapping=self.mapping,
+            wiring=eqx.tree_at(
+                lambda w: (w.r_wl, w.r_bl, w.r_src, w.r_sense), self.wiring, (0.0, 0.0, 0.0, 0.0)
+            ),
+            dac=xbar.ideal_dac(self.dac.v_read),
+            adc=xbar.ideal_adc(),
+            sense=xbar.SenseAmp(),
+            tile_shape=self.tile_shape,
+            programming=DeviceProgramming(noise=False),
+            read_noise=False,
+            input_scale=self.input_scale,
+        )
+
+
+__all__ = ["CrossbarConfig", "DeviceProgramming"]
