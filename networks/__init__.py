@@ -7,6 +7,16 @@
 """
 
 from .config import CrossbarConfig, DeviceProgramming
+from .layers import (
+    AbstractIRDrop,
+    AbstractSynapseNoise,
+    CrossbarLinear,
+    ExactIRDrop,
+    FirstOrderIRDrop,
+    GaussianNoise,
+    NoIRDrop,
+    NoNoise,
+)
 from .neurons import (
     IF,
     LI,
@@ -27,6 +37,14 @@ from .neurons import (
 from .spikes import AbstractSpikeFunction, Heaviside
 
 __all__ = [
+    "AbstractIRDrop",
+    "AbstractSynapseNoise",
+    "CrossbarLinear",
+    "ExactIRDrop",
+    "FirstOrderIRDrop",
+    "GaussianNoise",
+    "NoIRDrop",
+    "NoNoise",
     "AbstractIntegrator",
     "AbstractNeuron",
     "AbstractReset",

@@ -1,0 +1,298 @@
+"""A dense layer on a crossbar for any JAX model: :class:`CrossbarLinear`.
+
+``CrossbarLinear`` is an ``eqx.Module`` that a model calls in place of a dense layer
+(``y = x @ W + b``, ``W`` of shape ``(n_in, n_out)``, the crossbar's orientation: inputs
+drive the rows). Equinox models hold it as a field; Flax or Spyx code calls it as a pure
+function of its pytree (``layer(x, key=k)``, or ``eqx.combine`` of its trainable part).
+The forward pass is the read of a crossbar tile, in the normalised units of
+:mod:`xbar.peripherals` (an ideal tile returns ``x @ W``):
+
+1. DAC: ``x / input_scale`` clipped to ``[-1, 1]`` and quantised (``xbar.DAC``;
+   straight-through gradient, Bengio et al., arXiv:1308.3432, 2013);
+2. conductance bounds: weights clipped to ``[-w_max, w_max]`` and mapped onto device
+   conductances ``G`` (``xbar.DifferentialMapping`` / ``xbar.ReferenceMapping``);
+3. programming noise: ``G + sigma_prog(G) xi``, one draw per call (or frozen by
+   :meth:`CrossbarLinear.program`), rectified at 0 S;
+4. IR drop: the physical effective matrix ``W_eff(G)`` (:class:`FirstOrderIRDrop`,
+   ``xbar.effective_matrix_first_order``, O(MN); :class:`ExactIRDrop`,
+   ``xbar.effective_matrix``; or :class:`NoIRDrop`);
+5. read noise per read, drawn at the outputs from the per-cell variances
+   (``Var y_j = sum_i x_i^2 sum_{cells of j} (sigma_read W_eff / G)^2 / scale^2``, the sum of
+   independent cell fluctuations, as ``xbar.Crossbar.mvm`` does);
+6. ADC: quantisation and clipping to ``[-out_bound, out_bound]`` (``xbar.ADC``, STE);
+7. digital scaling ``input_scale * out_scale`` and the bias (digital, exact).
+
+Noise sources are objects (:class:`AbstractSynapseNoise`: ``sigma(g)`` [S] per cell at
+conductance ``g``), so that their levels can come from a device model (see
+``xbar.learning.hardware_aware``) instead of being set by hand. With every non-ideality
+off (ideal DAC/ADC, no noise, zero wires, ``|W| <= w_max``, ``|x| <= input_scale``,
+``input_scale = out_scale = 1``) the layer returns ``x @ W + b`` exactly: deviations are
+added to the clipped weights as ``combine(G_hw - G) / scale``, which is exactly 0 then.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+import xbar
+
+__all__ = [
+    "AbstractIRDrop",
+    "AbstractSynapseNoise",
+    "CrossbarLinear",
+    "ExactIRDrop",
+    "FirstOrderIRDrop",
+    "GaussianNoise",
+    "NoIRDrop",
+    "NoNoise",
+]
+
+
+# ---- IR-drop models ------------------------------------------------------------------------
+class AbstractIRDrop(eqx.Module):
+    """How a layer turns cell conductances into the physical effective matrix of a read."""
+
+    @abc.abstractmethod
+    def __call__(self, g: Float[Array, "m p"], wiring: xbar.Wiring) -> Float[Array, "m p"]:
+        """Effective matrix [S] (``i_out = v @ W_eff``) of conductances ``g`` [S]."""
+
+
+class NoIRDrop(AbstractIRDrop):
+    """Ignore the wires: ``W_eff = G``."""
+
+    def __call__(self, g, wiring):
+        return g
+
+
+class FirstOrderIRDrop(AbstractIRDrop):
+    """``xbar.effective_matrix_first_order``: O(MN), for training (error ``<~ 0.1 eps^2``).
+
+    Fields: ``resummed``: ``G / (1 + delta)`` (default) or the Taylor form ``G (1 - delta)``."""
+
+    resummed: bool = eqx.field(default=True, static=True)
+
+    def __call__(self, g, wiring):
+        return xbar.effective_matrix_first_order(g, **wiring.solve_kwargs(), resummed=self.resummed)
+
+
+class ExactIRDrop(AbstractIRDrop):
+    """``xbar.effective_matrix``: the exact nodal solve (seconds per 256x256 tile; for
+    evaluation)."""
+
+    def __call__(self, g, wiring):
+        return xbar.effective_matrix(g, **wiring.solve_kwargs())
+
+
+# ---- conductance noise -------------------------------------------------------------------
+class AbstractSynapseNoise(eqx.Module):
+    """Gaussian conductance noise of a cell: standard deviation ``sigma(g)`` [S] at
+    conductance ``g`` [S]."""
+
+    @abc.abstractmethod
+    def sigma(self, g: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        """Standard deviation [S] at conductance ``g`` [S]."""
+
+
+class NoNoise(AbstractSynapseNoise):
+    """No noise (``sigma = 0``)."""
+
+    def sigma(self, g):
+        return jnp.zeros_like(g)
+
+
+class GaussianNoise(AbstractSynapseNoise):
+    """``sigma(g) = sqrt(abs_s^2 + (rel g)^2)``: a floor [S] and a part proportional to the
+    conductance [-]. A hand-set level; device-derived ones are in
+    ``xbar.learning.hardware_aware``."""
+
+    rel: float = 0.0
+    abs_s: float = 0.0
+
+    def __check_init__(self):
+        if not (self.rel >= 0 and self.abs_s >= 0):
+            raise ValueError(
+                f"GaussianNoise: rel ({self.rel}) and abs_s ({self.abs_s} S) must be >= 0"
+            )
+
+    def sigma(self, g):
+        return jnp.sqrt(self.abs_s**2 + (self.rel * g) ** 2)
+
+
+def _is_off(noise: AbstractSynapseNoise) -> bool:
+    return isinstance(noise, NoNoise)
+
+
+# ---- the layer ----------------------------------------------------------------------------
+class CrossbarLinear(eqx.Module):
+    """Dense layer ``y ~ x @ W + b`` read from a simulated crossbar (module docstring).
+
+    Fields:
+        weight: ``(n_in, n_out)`` trainable weights [weight units; ``w_max`` sits at the top
+            of the conductance window].
+        bias: ``(n_out,)`` digital bias, or None.
+        mapping: ``xbar.DifferentialMapping`` (default, 0-25 uS) or ``xbar.ReferenceMapping``.
+        wiring: ``xbar.Wiring`` (default ``Wiring.ideal()``: no IR drop).
+        ir_drop: :class:`FirstOrderIRDrop` (default), :class:`ExactIRDrop`, :class:`NoIRDrop`.
+        dac, adc: ``xbar.DAC`` / ``xbar.ADC`` (defaults ideal: ``xbar.ideal_dac()``,
+            ``xbar.ideal_adc()``).
+        prog_noise, read_noise: :class:`AbstractSynapseNoise` (default :class:`NoNoise`).
+        input_scale: analog inputs are divided by it before the DAC, outputs multiplied
+            after the ADC [input units].
+        out_scale: digital output multiplier (weights of magnitude ``out_scale * w_max``
+            are representable).
+        g_offset: a frozen programming-noise draw ``(n_in, n_phys)`` [S] (from
+            :meth:`program`), or None (draw per call).
+    """
+
+    weight: Float[Array, "n_in n_out"]
+    bias: Float[Array, " n_out"] | None = None
+    mapping: xbar.DifferentialMapping | xbar.ReferenceMapping = xbar.DifferentialMapping()
+    wiring: xbar.Wiring = xbar.Wiring.ideal()
+    ir_drop: AbstractIRDrop = FirstOrderIRDrop()
+    dac: xbar.DAC = xbar.ideal_dac()
+    adc: xbar.ADC = xbar.ideal_adc()
+    prog_noise: AbstractSynapseNoise = NoNoise()
+    read_noise: AbstractSynapseNoise = NoNoise()
+    input_scale: float = 1.0
+    out_scale: float = 1.0
+    g_offset: Float[Array, "n_in n_phys"] | None = None
+
+    def __check_init__(self):
+        if jnp.ndim(self.weight) != 2:
+            raise ValueError(
+                f"CrossbarLinear: weight must have shape (n_in, n_out), got {jnp.shape(self.weight)}"
+            )
+        n_out = jnp.shape(self.weight)[1]
+        if self.bias is not None and jnp.shape(self.bias) != (n_out,):
+            raise ValueError(
+                f"CrossbarLinear: bias must have shape ({n_out},), got {jnp.shape(self.bias)}"
+            )
+        for name in ("input_scale", "out_scale"):
+            val = getattr(self, name)
+            if isinstance(val, (int, float)) and not val > 0:
+                raise ValueError(f"CrossbarLinear: {name} must be > 0, got {val}")
+        for name, cls in (("ir_drop", AbstractIRDrop), ("prog_noise", AbstractSynapseNoise)):
+            if not isinstance(getattr(self, name), cls):
+                raise ValueError(
+                    f"CrossbarLinear: {name} must be an {cls.__name__}, "
+                    f"got {type(getattr(self, name)).__name__}"
+                )
+        if not isinstance(self.read_noise, AbstractSynapseNoise):
+            raise ValueError(
+                "CrossbarLinear: read_noise must be an AbstractSynapseNoise, "
+                f"got {type(self.read_noise).__name__}"
+            )
+
+    @classmethod
+    def init(
+        cls, key: PRNGKeyArray, n_in: int, n_out: int, *, use_bias: bool = True, **fields
+    ) -> CrossbarLinear:
+        """A layer with weights uniform in ``+-1/sqrt(n_in)`` (the default of dense layers in
+        Equinox/PyTorch), clipped to ``w_max``; other fields by name."""
+        if not (n_in >= 1 and n_out >= 1):
+            raise ValueError(f"n_in ({n_in}) and n_out ({n_out}) must be >= 1")
+        kw, kb = jax.random.split(key)
+        lim = 1.0 / jnp.sqrt(n_in)
+        w = jax.random.uniform(kw, (n_in, n_out), minval=-lim, maxval=lim)
+        b = jax.random.uniform(kb, (n_out,), minval=-lim, maxval=lim) if use_bias else None
+        return cls(weight=w, bias=b, **fields)
+
+    @classmethod
+    def from_config(
+        cls,
+        config,
+        weight: Float[Array, "n_in n_out"],
+        bias: Float[Array, " n_out"] | None = None,
+        **fields,
+    ) -> CrossbarLinear:
+        """A layer with the mapping, wiring, DAC, ADC and input scale of a
+        :class:`xbar.networks.CrossbarConfig` (first-order IR drop when it has wires);
+        noise sources and other fields by name (device-derived ones:
+        ``xbar.learning.hardware_aware``)."""
+        kw = dict(
+            mapping=config.mapping,
+            wiring=config.wiring,
+            dac=config.dac,
+            adc=config.adc,
+            input_scale=config.input_scale,
+            ir_drop=FirstOrderIRDrop() if config.has_wires else NoIRDrop(),
+        )
+        kw.update(fields)
+        return cls(weight=jnp.asarray(weight), bias=bias, **kw)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(jnp.shape(self.weight))
+
+    def _conductances(self, key):
+        """Programmed conductances [S] ``(G_target, G_programmed)``, physical shape."""
+        g = self.mapping.to_conductance(self.weight)
+        if self.g_offset is not None:
+            dg = self.g_offset
+        elif key is not None and not _is_off(self.prog_noise):
+            sig = self.prog_noise.sigma(jax.lax.stop_gradient(g))
+            dg = sig * jax.random.normal(key, g.shape, g.dtype)
+        else:
+            return g, g
+        return g, jnp.maximum(g + dg, 0.0)
+
+    def program(self, key: PRNGKeyArray) -> CrossbarLinear:
+        """A copy with one programming-noise draw frozen into ``g_offset`` (e.g. one per
+        training step, shared by every time step of a spiking network)."""
+        g, g_prog = self._conductances(key) if self.g_offset is None else (None, None)
+        if g is None:
+            return self
+        off = jax.lax.stop_gradient(g_prog - g)
+        return eqx.tree_at(lambda s: s.g_offset, self, off, is_leaf=lambda x: x is None)
+
+    def unprogrammed(self) -> CrossbarLinear:
+        """A copy without a frozen programming-noise draw."""
+        return eqx.tree_at(lambda s: s.g_offset, self, None, is_leaf=lambda x: x is None)
+
+    def _matrices(self, key):
+        """``(w_hw, var_w)``: weights read by the tile [weight units] and the per-read
+        variance of each logical weight [weight units^2] (None without read noise)."""
+        g, g_prog = self._conductances(key)
+        w = jnp.clip(self.weight, -self.mapping.w_max, self.mapping.w_max)
+        w_eff = self.ir_drop(g_prog, self.wiring)
+        scale = self.mapping.scale
+        w_hw = w + self.mapping.combine(w_eff - g) / scale
+        if _is_off(self.read_noise):
+            return w_hw, None
+        # a cell's fluctuation reaches the outputs through its effective-matrix entry
+        ratio = jnp.where(g_prog > 0, w_eff / jnp.where(g_prog > 0, g_prog, 1.0), 1.0)
+        s2 = (self.read_noise.sigma(jax.lax.stop_gradient(g_prog)) * ratio) ** 2
+        if isinstance(self.mapping, xbar.DifferentialMapping):
+            var = s2[:, 0::2] + s2[:, 1::2]
+        else:
+            var = s2[:, :-1] + s2[:, -1:]
+        return w_hw, var / scale**2
+
+    def hardware_weights(self, key: PRNGKeyArray | None = None) -> Float[Array, "n_in n_out"]:
+        """The weights the tile reads (bounds, programming noise drawn with ``key``, IR
+        drop; without converters and read noise) [weight units, times ``out_scale``]."""
+        return self._matrices(key)[0] * self.out_scale
+
+    def __call__(
+        self, x: Float[Array, "*b n_in"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, "*b n_out"]:
+        """One read: ``x`` of shape ``(..., n_in)`` -> ``(..., n_out)``. ``key`` draws the
+        programming noise (unless frozen by :meth:`program`) and the read noise; None is a
+        noiseless read."""
+        k_prog, k_read = (None, None) if key is None else tuple(jax.random.split(key))
+        w_hw, var = self._matrices(k_prog)
+        xq = self.dac.quantize(jnp.asarray(x) / self.input_scale)
+        y = xq @ w_hw
+        if var is not None and k_read is not None:
+            v2 = (xq * xq) @ var
+            pos = v2 > 0  # sqrt with a zero (not infinite) gradient at 0
+            sd = jnp.where(pos, jnp.sqrt(jnp.where(pos, v2, 1.0)), 0.0)
+            y = y + sd * jax.random.normal(k_read, y.shape, y.dtype)
+        y = self.adc(y)
+        y = y * (self.input_scale * self.out_scale)  # exact for scales of 1
+        return y if self.bias is None else y + self.bias
