@@ -12,8 +12,15 @@ from .datasets import (
     load_digits,
     spike_patterns,
 )
+from .surrogate import ATan, Boxcar, FastSigmoid, StraightThrough, SuperSpike, Triangular
 
 __all__ = [
+    "ATan",
+    "Boxcar",
+    "FastSigmoid",
+    "StraightThrough",
+    "SuperSpike",
+    "Triangular",
     "AbstractEncoding",
     "LatencyEncoding",
     "RateEncoding",
