@@ -4,6 +4,7 @@ The top layer: it trains networks of :mod:`xbar.networks` whose synapses are cro
 :mod:`xbar` built from the devices of :mod:`xbar.devices`.
 """
 
+from .checkpoint import load_checkpoint, save_checkpoint
 from .datasets import (
     AbstractEncoding,
     LatencyEncoding,
@@ -12,9 +13,52 @@ from .datasets import (
     load_digits,
     spike_patterns,
 )
+from .losses import (
+    AbstractLoss,
+    AbstractMetric,
+    AbstractTimeReduction,
+    Accuracy,
+    ActivityRegulariser,
+    FirstSpikeCrossEntropy,
+    LastStep,
+    MaxOverTime,
+    MeanOverTime,
+    MembraneCrossEntropy,
+    Regularised,
+    SpikeCountCrossEntropy,
+    SpikeRate,
+    first_spike_times,
+)
+from .model import AbstractSynapse, DenseSynapse, SpikingMLP, Trace, unit_current
 from .surrogate import ATan, Boxcar, FastSigmoid, StraightThrough, SuperSpike, Triangular
+from .train import EarlyStopping, FitResult, fit, score
 
 __all__ = [
+    "EarlyStopping",
+    "FitResult",
+    "fit",
+    "score",
+    "save_checkpoint",
+    "load_checkpoint",
+    "AbstractLoss",
+    "AbstractMetric",
+    "AbstractTimeReduction",
+    "Accuracy",
+    "ActivityRegulariser",
+    "FirstSpikeCrossEntropy",
+    "LastStep",
+    "MaxOverTime",
+    "MeanOverTime",
+    "MembraneCrossEntropy",
+    "Regularised",
+    "SpikeCountCrossEntropy",
+    "SpikeRate",
+    "first_spike_times",
+    "AbstractSynapse",
+    "DenseSynapse",
+    "SpikingMLP",
+    "Trace",
+    "unit_current",
     "ATan",
     "Boxcar",
     "FastSigmoid",
