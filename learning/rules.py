@@ -203,7 +203,13 @@ def run_rule(rule: AbstractRule, pre_t, post_t, dt, *, weights=None, reward_t=No
         total, st = carry
         pre, post, r, k = xs
         dw, st = rule.update(
-            None, st, pre, post, dt, weights=weights, reward=r if reward_t is not None else None,
+            None,
+            st,
+            pre,
+            post,
+            dt,
+            weights=weights,
+            reward=r if reward_t is not None else None,
             key=k,
         )
         dw = jnp.zeros(shape, dtype) if dw is None else dw
@@ -213,4 +219,3 @@ def run_rule(rule: AbstractRule, pre_t, post_t, dt, *, weights=None, reward_t=No
         body, (jnp.zeros(shape, dtype), state), (pre_t, post_t, rew, keys)
     )
     return total, state
-

@@ -130,6 +130,13 @@ class PairSTDP(AbstractRule):
         dw = self.a_plus * x[:, None] * post[None, :] - self.a_minus * pre[:, None] * y[None, :]
         return dw, x, y
 
+    def factors(self, state: PairTraces, pre, post, dt):
+        """This step's change as outer products, ``(rows (2, M), cols (2, N))`` with
+        ``rows.T @ cols`` equal to it (for :func:`xbar.learning.deliver`)."""
+        x = state.x * decay(dt, self.tau_plus)
+        y = state.y * decay(dt, self.tau_minus)
+        return jnp.stack([x, pre]), jnp.stack([self.a_plus * post, -self.a_minus * y])
+
     def update(self, dw, state, pre, post, dt, *, weights=None, reward=None, key=None):
         pre, post = _check_spikes(pre, post, (state.x.shape[-1], state.y.shape[-1]))
         change, x, y = self.asked(state, pre, post, dt)
@@ -177,7 +184,18 @@ class TripletSTDP(AbstractRule):
         dtype = jnp.result_type(float) if dtype is None else dtype
         m, n = shape
         z = jnp.zeros
-        return TripletTraces(r1=z((m,), dtype), r2=z((m,), dtype), o1=z((n,), dtype), o2=z((n,), dtype))
+        return TripletTraces(
+            r1=z((m,), dtype), r2=z((m,), dtype), o1=z((n,), dtype), o2=z((n,), dtype)
+        )
+
+    def factors(self, state: TripletTraces, pre, post, dt):
+        """This step's change as outer products ``(rows (2, M), cols (2, N))``."""
+        r1 = state.r1 * decay(dt, self.tau_plus)
+        r2 = state.r2 * decay(dt, self.tau_x)
+        o1 = state.o1 * decay(dt, self.tau_minus)
+        o2 = state.o2 * decay(dt, self.tau_y)
+        rows = jnp.stack([r1, pre * (self.a2_minus + self.a3_minus * r2)])
+        return rows, jnp.stack([post * (self.a2_plus + self.a3_plus * o2), -o1])
 
     def update(self, dw, state, pre, post, dt, *, weights=None, reward=None, key=None):
         pre, post = _check_spikes(pre, post, (state.r1.shape[-1], state.o1.shape[-1]))
@@ -189,7 +207,9 @@ class TripletSTDP(AbstractRule):
         dep = (pre * (self.a2_minus + self.a3_minus * r2))[:, None] * o1[None, :]
         nb = self.nearest
         new = TripletTraces(
-            r1=_bump(r1, pre, nb), r2=_bump(r2, pre, nb), o1=_bump(o1, post, nb),
+            r1=_bump(r1, pre, nb),
+            r2=_bump(r2, pre, nb),
+            o1=_bump(o1, post, nb),
             o2=_bump(o2, post, nb),
         )
         return add(dw, pot - dep), new
@@ -325,6 +345,13 @@ class DiehlCookSTDP(AbstractRule):
 
     def init(self, shape, dtype=None):
         return PairSTDP().init(shape, dtype)
+
+    def factors(self, state: PairTraces, pre, post, dt):
+        """This step's change as outer products ``(rows (2, M), cols (2, N))``."""
+        x = state.x * decay(dt, self.tau_pre)
+        y = state.y * decay(dt, self.tau_post)
+        rows = jnp.stack([x - self.x_target, pre])
+        return rows, jnp.stack([self.eta_post * post, -self.eta_pre * y])
 
     def update(self, dw, state, pre, post, dt, *, weights=None, reward=None, key=None):
         pre, post = _check_spikes(pre, post, (state.x.shape[-1], state.y.shape[-1]))

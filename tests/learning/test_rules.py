@@ -82,8 +82,10 @@ def _trace_leaves(rule, state):
         return [(state.x, rule.tau_pre), (state.y, rule.tau_post)]
     if isinstance(rule, stdp.TripletSTDP):
         return [
-            (state.r1, rule.tau_plus), (state.r2, rule.tau_x),
-            (state.o1, rule.tau_minus), (state.o2, rule.tau_y),
+            (state.r1, rule.tau_plus),
+            (state.r2, rule.tau_x),
+            (state.o1, rule.tau_minus),
+            (state.o2, rule.tau_y),
         ]
     if isinstance(rule, stdp.RewardModulatedSTDP):
         return _trace_leaves(rule.stdp, state.traces) + [(state.eligibility, rule.tau_e)]
@@ -103,8 +105,14 @@ def test_traces_decay_with_their_time_constants(name):
     n_quiet, dt_quiet = 7, 2.5e-3
     for _ in range(n_quiet):
         _, state = rule.update(
-            None, state, jnp.zeros(M), jnp.zeros(N), dt_quiet,
-            weights=jnp.full((M, N), 0.5), reward=0.0, key=key,
+            None,
+            state,
+            jnp.zeros(M),
+            jnp.zeros(N),
+            dt_quiet,
+            weights=jnp.full((M, N), 0.5),
+            reward=0.0,
+            key=key,
         )
     after = _trace_leaves(rule, state)
     for (b, tau), (a, _) in zip(before, after):

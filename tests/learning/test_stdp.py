@@ -49,7 +49,9 @@ def _pair_analytic(rule, tp, tq, nearest=False):
     ],
 )
 def test_pair_stdp_equals_the_window(nearest, tp, tq):
-    rule = stdp.PairSTDP(a_plus=0.01, a_minus=0.012, tau_plus=17e-3, tau_minus=34e-3, nearest=nearest)
+    rule = stdp.PairSTDP(
+        a_plus=0.01, a_minus=0.012, tau_plus=17e-3, tau_minus=34e-3, nearest=nearest
+    )
     pre, post = _trains(tp, tq)
     dw, _ = rules.run_rule(rule, pre, post, DT)
     np.testing.assert_allclose(float(dw[0, 0]), _pair_analytic(rule, tp, tq, nearest), rtol=1e-9)

@@ -1,0 +1,311 @@
+"""From an asked-for weight change to device pulses, and what the devices delivered.
+
+This is the one place where a learning rule's request (:mod:`.rules`, :mod:`.stdp`)
+meets the array. :func:`deliver` turns the asked-for change ``dW`` (M, N) (logical
+weight units) into programming pulses, applies them with :func:`xbar.apply_pulses` (so
+every cell, selected or half-selected, evolves by its device model: state-dependent,
+asymmetric, noisy and saturating steps, and half-select disturb, all come from
+``xbar.devices``), and returns the delivered change ``W_after - W_before`` (noiseless
+read of the logical weights) beside the asked-for one, with the pulse counts, the pulse
+energy from the array's accounting (``PulseReport.energy_j`` + wire energy) and the
+programming time.
+
+Pulse scheme (:class:`Coincidence`): stochastic pulse coincidence with V/2 biasing
+(Gokmen & Vlasov, Front. Neurosci. 10:333, 2016, section 2.2, where it updates an
+outer product in parallel). A change written as a sum of outer products
+``dW = sum_k a_k (x) b_k`` (``a_k`` over rows, ``b_k`` over columns) is delivered term by
+term; a term with ``a >= 0`` (a signed ``a`` is split into its positive and negative
+parts) is given ``n_slots`` pulse slots; in each slot row ``i`` is driven with
+probability ``p_i = a_i / max(a)`` and column ``j`` with probability ``q_j = |b_j| max(a)
+/ (n_slots dw_pulse)`` (clipped to 1: a change beyond ``n_slots dw_pulse`` per step
+saturates), independently; rows and columns are biased by :func:`xbar.bias_scheme`
+("V/2"): a cell whose row and column are both driven sees the full pulse (SET
+``v_set`` for ``b_j > 0``, RESET ``v_reset`` for ``b_j < 0``, in separate phases), a cell
+with one of them driven sees half of it (half-select), the others nothing. The expected
+number of full pulses on cell ``(i, j)`` is ``n_slots p_i q_j = |a_i b_j| / dw_pulse``:
+the asked-for change in units of the nominal step ``dw_pulse``, unbiased (stochastic
+rounding). A dense change (no factors given) is delivered row by row, as
+``dW = sum_i e_i (x) dW[i, :]`` (``p`` one-hot: rows written in turn, the column
+probabilities rounding each cell's pulse count).
+
+Mapping to devices: with ``xbar.ReferenceMapping`` a weight is one device: a rise is a
+SET pulse, a fall a RESET pulse. With ``xbar.DifferentialMapping`` (``W ~ G+ - G-``) a
+rise is a SET pulse on ``G+``; a fall is a RESET pulse on ``G+`` or, with
+``set_only=True``, a SET pulse on ``G-`` (the SET-only differential scheme for devices
+with an abrupt RESET such as PCM; Burr et al., IEEE TED 62:3498, 2015; Boybat et al.,
+Nat. Commun. 9:2514, 2018).
+
+Costs: :class:`Delivery` counts the phases that had at least one driven row and column;
+``time_s`` is the sum of their pulse widths (the phases run one after another), and
+``energy_j`` the array's energy of every cell for every phase (selected and
+half-selected cells; with ``ir_drop`` also the wires).
+
+:class:`LinearSynapse` is the ideal reference: a linear, noise-free device whose
+conductance moves by exactly ``dg`` per full pulse above its threshold (bounded by its
+window, hard), so that the delivered change equals the asked-for one up to the
+rounding of the pulse count.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int
+
+import xbar
+from xbar import devices
+
+__all__ = ["Coincidence", "Delivery", "LinearSynapse", "LinearSynapseState", "deliver"]
+
+
+class LinearSynapseState(eqx.Module):
+    """State of :class:`LinearSynapse`: the conductance ``g`` [S]."""
+
+    g: Float[Array, "*shape"]
+
+
+class LinearSynapse(devices.Device):
+    """Ideal synapse: ``I = g V`` (linear, noise-free); a pulse with ``v >= v_th``
+    raises ``g`` by ``dg``, one with ``v <= -v_th`` lowers it by ``dg`` (independent of
+    width and state), clipped to ``[g_min, g_max]`` (hard bounds). Below threshold
+    (e.g. a half-selected cell) nothing changes.
+
+    Fields: ``g_min``, ``g_max``, ``g_ini``, ``dg`` [S]; ``v_th`` [V]; ``v_read`` [V];
+    ``noise`` (zero read noise)."""
+
+    State: ClassVar[type] = LinearSynapseState
+    g_min: float = 0.0
+    g_max: float = 25e-6
+    g_ini: float = 12.5e-6
+    dg: float = 0.25e-6
+    v_th: float = 0.75
+    v_read: float = 0.2
+    noise: devices.ReadNoise = devices.ReadNoise()
+
+    def __check_init__(self):
+        if not self.g_max > self.g_min >= 0:
+            raise ValueError(f"need 0 <= g_min < g_max, got {self.g_min}, {self.g_max} S")
+        if not self.dg > 0:
+            raise ValueError(f"dg must be positive [S], got {self.dg}")
+        if not self.v_th > 0:
+            raise ValueError(f"v_th must be positive [V], got {self.v_th}")
+
+    def state_defaults(self):
+        return {"g": self.g_ini}
+
+    def current(self, state, v):
+        return state.g * v
+
+    def apply_pulse(self, state, v, width_s, key=None):
+        v = jnp.broadcast_to(jnp.asarray(v), state.g.shape)
+        step = jnp.where(v >= self.v_th, self.dg, jnp.where(v <= -self.v_th, -self.dg, 0.0))
+        return LinearSynapseState(g=jnp.clip(state.g + step, self.g_min, self.g_max))
+
+
+class Coincidence(eqx.Module):
+    """Stochastic pulse-coincidence scheme with V/2 half-select biasing (module docstring).
+
+    Fields:
+        dw_pulse: nominal weight change of one full pulse [weight units] (a calibration of
+            the device: e.g. the mean step at mid-window), used to turn the asked-for
+            change into pulse counts.
+        v_set, v_reset: full pulse amplitudes [V] in the device's polarity convention.
+        width_set_s, width_reset_s: pulse widths [s].
+        n_slots: pulse slots per term and polarity (static); up to ``n_slots`` pulses per
+            cell and step.
+        set_only: with a differential mapping, depress by a SET on ``G-``.
+        ir_drop: pulses see the solved line voltages (``xbar.apply_pulses(...,
+            ir_drop=True)``).
+        device_noise: pass a key to the device's pulse model (cycle-to-cycle noise);
+            False gives the deterministic device (the pulse decisions stay random).
+    """
+
+    dw_pulse: float
+    v_set: float = 1.8
+    v_reset: float = -1.3
+    width_set_s: float = 10e-9
+    width_reset_s: float = 10e-9
+    n_slots: int = eqx.field(default=1, static=True)
+    set_only: bool = eqx.field(default=False, static=True)
+    ir_drop: bool = eqx.field(default=False, static=True)
+    device_noise: bool = eqx.field(default=True, static=True)
+
+    def __check_init__(self):
+        if isinstance(self.dw_pulse, (int, float)) and not self.dw_pulse > 0:
+            raise ValueError(f"dw_pulse must be positive [weight units], got {self.dw_pulse}")
+        for name in ("width_set_s", "width_reset_s"):
+            val = getattr(self, name)
+            if isinstance(val, (int, float)) and not val > 0:
+                raise ValueError(f"{name} must be positive [s], got {val}")
+        if not (isinstance(self.n_slots, int) and self.n_slots >= 1):
+            raise ValueError(f"n_slots must be a positive integer, got {self.n_slots!r}")
+
+
+class Delivery(eqx.Module):
+    """What a learning step asked for and what the array delivered.
+
+    Attributes:
+        asked: asked-for change of the logical weights (M, N) [weight units].
+        delivered: ``W_after - W_before`` (M, N), noiseless read [weight units].
+        pulses: full (selected) pulses per physical cell (M, P).
+        energy_j: pulse energy per physical cell (M, P) [J], half-selected cells included.
+        wire_energy_j: energy in the wires [J] (0 without ``ir_drop``).
+        time_s: programming time of the step [s] (sum of the widths of its phases).
+        phases: number of pulse phases applied.
+    """
+
+    asked: Float[Array, "m n"]
+    delivered: Float[Array, "m n"]
+    pulses: Int[Array, "m p"]
+    energy_j: Float[Array, "m p"]
+    wire_energy_j: Float[Array, ""]
+    time_s: Float[Array, ""]
+    phases: Int[Array, ""]
+
+    @property
+    def total_energy_j(self):
+        """All programming energy of the step [J]."""
+        return jnp.sum(self.energy_j) + self.wire_energy_j
+
+    @property
+    def updated(self):
+        """Number of logical synapses that received at least one full pulse."""
+        return jnp.sum(self.pulses > 0)
+
+
+def _physical_columns(xb, b_pos, b_neg, set_only):
+    """Column probabilities (P,) of the SET and RESET phases from the logical ones
+    (N,) for a rise (``b_pos``) and a fall (``b_neg``) of the weight."""
+    zero = jnp.zeros_like(b_pos)
+    if isinstance(xb.mapping, xbar.DifferentialMapping):
+        if set_only:
+            q_set = jnp.stack([b_pos, b_neg], -1).reshape(-1)
+            q_reset = jnp.zeros_like(q_set)
+        else:
+            q_set = jnp.stack([b_pos, zero], -1).reshape(-1)
+            q_reset = jnp.stack([b_neg, zero], -1).reshape(-1)
+        return q_set, q_reset
+    pad = jnp.zeros((1,), b_pos.dtype)  # the reference column is never programmed
+    return jnp.concatenate([b_pos, pad]), jnp.concatenate([b_neg, pad])
+
+
+def deliver(
+    xb: xbar.Crossbar,
+    asked: Float[Array, "m n"],
+    scheme: Coincidence,
+    key,
+    *,
+    factors: tuple[Float[Array, "k m"], Float[Array, "k n"]] | None = None,
+) -> tuple[xbar.Crossbar, Delivery]:
+    """Deliver the asked-for change ``asked`` (M, N) to the crossbar ``xb`` with
+    ``scheme``; returns ``(crossbar, Delivery)``.
+
+    ``factors = (rows, cols)`` with ``rows.T @ cols == asked`` (e.g. from a rule's
+    ``factors`` method) lets a rank-``k`` change be delivered in ``k`` parallel terms;
+    without it the change is written row by row (module docstring). Terms and phases
+    with nothing to drive are skipped (``lax.cond``; under ``vmap`` both branches run,
+    with the same result)."""
+    if not isinstance(scheme, Coincidence):
+        raise ValueError(f"scheme must be a Coincidence, got {type(scheme).__name__}")
+    asked = jnp.asarray(asked)
+    m, n = xb.shape
+    if asked.shape != (m, n):
+        raise ValueError(f"asked has shape {asked.shape}, crossbar weights are {(m, n)}")
+    if factors is None:
+        rows = jnp.eye(m, dtype=asked.dtype)
+        cols = asked
+    else:
+        rows, cols = (jnp.asarray(f, asked.dtype) for f in factors)
+        if rows.ndim != 2 or cols.ndim != 2 or rows.shape[1] != m or cols.shape[1] != n:
+            raise ValueError(
+                f"factors must have shapes (k, {m}) and (k, {n}); got {rows.shape}, {cols.shape}"
+            )
+        if rows.shape[0] != cols.shape[0]:
+            raise ValueError(f"factors disagree on k: {rows.shape[0]} vs {cols.shape[0]}")
+        # a signed row factor: its positive and negative parts are separate terms
+        rows, cols = (
+            jnp.concatenate([jnp.maximum(rows, 0.0), jnp.maximum(-rows, 0.0)]),
+            jnp.concatenate([cols, -cols]),
+        )
+    _, p = xb.physical_shape
+    dtype = asked.dtype
+    w_before = xb.weights()
+    amax = jnp.max(rows, axis=1)
+    p_rows = jnp.where(amax[:, None] > 0, rows / jnp.where(amax > 0, amax, 1.0)[:, None], 0.0)
+    scale = amax[:, None] / (scheme.n_slots * scheme.dw_pulse)
+    q_pos = jnp.clip(jnp.maximum(cols, 0.0) * scale, 0.0, 1.0)
+    q_neg = jnp.clip(jnp.maximum(-cols, 0.0) * scale, 0.0, 1.0)
+
+    def phase(carry, rows_on, cols_on, v, width, k):
+        # the carry holds the device state, not the crossbar (its static parts stay out
+        # of the loops)
+        any_on = jnp.any(rows_on) & jnp.any(cols_on)
+
+        def do(c):
+            state, pulses, energy, wire_e, time_s, phases = c
+            row_v, col_v = xbar.bias_scheme((m, p), rows_on, cols_on, v, "V/2")
+            xb_n, rep = xbar.apply_pulses(
+                xb.with_state(state),
+                row_v.astype(dtype),
+                col_v.astype(dtype),
+                width,
+                k if scheme.device_noise else None,
+                ir_drop=scheme.ir_drop,
+            )
+            hit = (rows_on[:, None] & cols_on[None, :]).astype(jnp.int32)
+            return (
+                xb_n.state,
+                pulses + hit,
+                energy + rep.energy_j.astype(dtype),
+                wire_e + rep.wire_energy_j.astype(dtype),
+                time_s + jnp.asarray(width, dtype),
+                phases + 1,
+            )
+
+        return jax.lax.cond(any_on, do, lambda c: c, carry)
+
+    def term(carry, xs):
+        pr, qp, qn, k = xs
+        qs, qr = _physical_columns(xb, qp, qn, scheme.set_only)
+        nonzero = jnp.any(pr > 0) & (jnp.any(qs > 0) | jnp.any(qr > 0))
+
+        def slots(c):
+            def slot(c, ks):
+                k_r, k_s, k_q, k_p1, k_p2 = jax.random.split(ks, 5)
+                rows_on = jax.random.uniform(k_r, (m,), dtype) < pr
+                u = jax.random.uniform(k_s, (p,), dtype)
+                c = phase(c, rows_on, u < qs, scheme.v_set, scheme.width_set_s, k_p1)
+                u = jax.random.uniform(k_q, (p,), dtype)
+                c = phase(c, rows_on, u < qr, scheme.v_reset, scheme.width_reset_s, k_p2)
+                return c, None
+
+            return jax.lax.scan(slot, c, jax.random.split(k, scheme.n_slots))[0]
+
+        return jax.lax.cond(nonzero, slots, lambda c: c, carry), None
+
+    zeros_mp = jnp.zeros((m, p), dtype)
+    carry = (
+        xb.state,
+        jnp.zeros((m, p), jnp.int32),
+        zeros_mp,
+        jnp.zeros((), dtype),
+        jnp.zeros((), dtype),
+        jnp.zeros((), jnp.int32),
+    )
+    keys = jax.random.split(key, rows.shape[0])
+    carry, _ = jax.lax.scan(term, carry, (p_rows, q_pos, q_neg, keys))
+    state, pulses, energy, wire_e, time_s, phases = carry
+    new_xb = xb.with_state(state)
+    delivered = new_xb.weights() - w_before
+    return new_xb, Delivery(
+        asked=asked,
+        delivered=delivered,
+        pulses=pulses,
+        energy_j=energy,
+        wire_energy_j=wire_e,
+        time_s=time_s,
+        phases=phases,
+    )

@@ -1,0 +1,157 @@
+"""Transfer: asked-for change -> pulses -> delivered change, against an ideal linear synapse,
+pulse statistics, half-select disturb from the device model and the energy formula."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import xbar
+from xbar import devices
+from xbar.learning import stdp, transfer
+
+DG = 0.25e-6
+MAP = xbar.ReferenceMapping(g_min=0.0, g_max=25e-6)
+DW = DG / MAP.scale  # weight change of one pulse (0.02)
+
+
+def _xb(m=16, n=12, device=None, mapping=MAP):
+    device = transfer.LinearSynapse(dg=DG) if device is None else device
+    return xbar.Crossbar.create(device, (m, n), mapping=mapping, wiring=xbar.Wiring.ideal())
+
+
+def _scheme(**kw):
+    kw.setdefault("dw_pulse", DW)
+    kw.setdefault("v_set", 1.0)
+    kw.setdefault("v_reset", -1.0)
+    return transfer.Coincidence(**kw)
+
+
+def test_whole_pulses_are_delivered_exactly_on_ideal_synapses():
+    xb = _xb()
+    k = jax.random.PRNGKey(0)
+    asked = DW * 2.0 * jax.random.randint(k, xb.shape, -1, 2).astype(float)
+    new, rep = transfer.deliver(xb, asked, _scheme(n_slots=2), k)
+    np.testing.assert_allclose(rep.delivered, asked, atol=1e-12)
+    np.testing.assert_array_equal(rep.pulses[:, :-1], 2 * np.abs(np.asarray(asked) / DW / 2))
+    assert int(rep.pulses[:, -1].sum()) == 0  # the reference column is never programmed
+    np.testing.assert_allclose(new.weights() - xb.weights(), asked, atol=1e-12)
+
+
+def test_fractional_changes_are_unbiased_stochastic_rounding():
+    xb = _xb(64, 64)
+    asked = jnp.full(xb.shape, 0.3 * DW)
+    _, rep = transfer.deliver(xb, asked, _scheme(), jax.random.PRNGKey(1))
+    frac = float(jnp.mean(rep.delivered)) / DW
+    sigma = np.sqrt(0.3 * 0.7 / asked.size)
+    assert abs(frac - 0.3) < 4 * sigma
+    assert set(np.unique(np.round(np.asarray(rep.delivered) / DW, 9))) <= {0.0, 1.0}
+
+
+def test_factored_stdp_change_matches_dense_and_delivers_in_expectation():
+    m, n = 40, 30
+    key = jax.random.PRNGKey(2)
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    pre = (jax.random.uniform(k1, (m,)) < 0.3).astype(float)
+    post = (jax.random.uniform(k2, (n,)) < 0.3).astype(float)
+    traces = stdp.PairTraces(x=jax.random.uniform(k3, (m,)), y=jax.random.uniform(k4, (n,)))
+    rules = [
+        (stdp.PairSTDP(a_plus=0.02, a_minus=0.015), traces),
+        (stdp.DiehlCookSTDP(eta_post=0.02, eta_pre=0.01), traces),
+    ]
+    trip = stdp.TripletSTDP(a2_plus=5e-3, a3_plus=6e-3, a2_minus=7e-3, a3_minus=2e-3)
+    t_tr = stdp.TripletTraces(r1=traces.x, r2=traces.x**2, o1=traces.y, o2=traces.y**2)
+    rules.append((trip, t_tr))
+    for rule, st in rules:
+        dense, _ = rule.update(None, st, pre, post, 1e-3)
+        rows, cols = rule.factors(st, pre, post, 1e-3)
+        np.testing.assert_allclose(rows.T @ cols, dense, rtol=1e-12, atol=1e-15)
+    rule, st = rules[0]
+    dense, _ = rule.update(None, st, pre, post, 1e-3)
+    factors = rule.factors(st, pre, post, 1e-3)
+    # many independent deliveries: the mean delivered change is the asked one
+    xb = _xb(m, n)
+    keys = jax.random.split(jax.random.PRNGKey(5), 200)
+    deliv = jax.vmap(
+        lambda k: transfer.deliver(xb, dense, _scheme(n_slots=2), k, factors=factors)[1].delivered
+    )(keys)
+    mean = jnp.mean(deliv, axis=0)
+    assert float(jnp.abs(jnp.sum(mean) - jnp.sum(dense))) < 4 * DW * np.sqrt(dense.size / 200)
+    np.testing.assert_allclose(np.corrcoef(np.ravel(mean), np.ravel(dense))[0, 1], 1.0, atol=0.02)
+
+
+def test_half_select_disturb_comes_from_the_device():
+    # threshold below V/2: half-selected cells move as well (V/2 scheme), by the device rule
+    xb = _xb(4, 3, device=transfer.LinearSynapse(dg=DG, v_th=0.4))
+    asked = jnp.zeros(xb.shape).at[1, 2].set(DW)
+    _, rep = transfer.deliver(xb, asked, _scheme(), jax.random.PRNGKey(0))
+    expect = np.zeros(xb.shape)
+    expect[:, 2] = DW  # column 2 driven: its cells see V/2 >= v_th
+    # row 1 driven: its cells and its reference cell all move by dg, so the logical
+    # weights of row 1 (cell minus reference) do not change
+    expect[1, :] = 0.0
+    np.testing.assert_allclose(rep.delivered, expect, atol=1e-12)
+    # above the half-select voltage nothing else moves
+    _, rep = transfer.deliver(_xb(4, 3), asked, _scheme(), jax.random.PRNGKey(0))
+    np.testing.assert_allclose(rep.delivered, np.asarray(asked), atol=1e-12)
+
+
+def test_energy_is_the_trapezoid_over_selected_and_half_selected_cells():
+    xb = _xb(3, 2)
+    asked = jnp.zeros(xb.shape).at[0, 1].set(DW)
+    w = 20e-9
+    _, rep = transfer.deliver(xb, asked, _scheme(width_set_s=w), jax.random.PRNGKey(0))
+    g0 = transfer.LinearSynapse().g_ini
+    v = 1.0
+    # selected: |V| w (I0 + I1) / 2; half-selected (2 others in row 0, 2 others in column 1,
+    # the reference column's cell of row 0 included): (V/2)^2 g0 w each
+    e_sel = v * w * (g0 * v + (g0 + DG) * v) / 2
+    e_half = (v / 2) ** 2 * g0 * w * (2 + 2)
+    np.testing.assert_allclose(float(rep.total_energy_j), e_sel + e_half, rtol=1e-12)
+    np.testing.assert_allclose(float(rep.time_s), w, rtol=1e-12)
+    assert int(rep.phases) == 1 and int(rep.updated) == 1
+
+
+def test_jit_vmap_and_bad_input():
+    xb = _xb(8, 5)
+    asked = jnp.full(xb.shape, 0.5 * DW)
+    f = jax.jit(lambda a, k: transfer.deliver(xb, a, _scheme(), k)[1].delivered)
+    k = jax.random.PRNGKey(9)
+    np.testing.assert_allclose(f(asked, k), transfer.deliver(xb, asked, _scheme(), k)[1].delivered)
+    keys = jax.random.split(k, 3)
+    out = jax.vmap(lambda kk: f(asked, kk))(keys)
+    np.testing.assert_allclose(out[1], f(asked, keys[1]))
+    with pytest.raises(ValueError, match="shape"):
+        transfer.deliver(xb, jnp.zeros((8, 4)), _scheme(), k)
+    with pytest.raises(ValueError, match="Coincidence"):
+        transfer.deliver(xb, asked, xbar.WriteVerify(), k)
+    with pytest.raises(ValueError, match="factors"):
+        transfer.deliver(xb, asked, _scheme(), k, factors=(jnp.zeros((2, 8)), jnp.zeros((2, 4))))
+    for bad in (dict(dw_pulse=0.0), dict(n_slots=0), dict(width_set_s=-1e-9)):
+        with pytest.raises(ValueError):
+            _scheme(**bad)
+    with pytest.raises(ValueError):
+        transfer.LinearSynapse(dg=0.0)
+
+
+def test_stanford_pku_delivers_signed_state_dependent_changes():
+    dev = devices.StanfordPKU(n_substeps=16)
+    mapping = xbar.DifferentialMapping(g_min=0.0, g_max=50e-6)
+    gaps = jnp.array([1.3e-9, 1.5e-9])[:, None] * jnp.ones((1, 6))
+    xb = xbar.Crossbar.create(dev, (2, 3), mapping=mapping, wiring=xbar.Wiring.ideal(), gap=gaps)
+    scheme = transfer.Coincidence(
+        dw_pulse=0.02,
+        v_set=1.45,
+        v_reset=-1.3,
+        width_set_s=5e-9,
+        width_reset_s=20e-9,
+        device_noise=False,
+    )
+    asked = jnp.tile(jnp.array([0.02, -0.02, 0.0]), (2, 1))
+    _, rep = transfer.deliver(xb, asked, scheme, jax.random.PRNGKey(0))
+    d = np.asarray(rep.delivered)
+    assert np.all(d[:, 0] > 0) and np.all(d[:, 1] < 0)
+    np.testing.assert_allclose(d[:, 2], 0.0, atol=1e-15)  # V/2 is below the gap threshold
+    # the same request moves a device at a smaller gap further (state dependence), and
+    # SET and RESET steps differ (asymmetry)
+    assert d[0, 0] > 1.5 * d[1, 0] and abs(d[0, 0] + d[0, 1]) > 0.1 * d[0, 0]
