@@ -3,10 +3,15 @@
 * neurons (:mod:`.neurons`): ``LIF``, ``IF``, ``LI``, ``CubaLIF``, ``CubaLI``,
   ``Integrator`` in physical units, with reset, integrator and precision objects and CMOS
   mismatch (``sample``); spike functions (:mod:`.spikes`);
-* the crossbar configuration of synaptic layers (:class:`CrossbarConfig`).
+* the crossbar configuration of synaptic layers (:class:`CrossbarConfig`);
+* synaptic layers and cores (:mod:`.core`): ``IdealSynapses``, ``CrossbarSynapses``,
+  ``ConvSynapses``, ``Core``; other graph nodes (:mod:`.nodes`);
+* networks with address-event routing (:class:`Network`, ``net.run(x, key)``);
+* NIR import and export (:func:`from_nir`, :func:`to_nir`, :mod:`.nir_io`).
 """
 
 from .config import CrossbarConfig, DeviceProgramming
+from .core import AbstractSynapses, ConvSynapses, Core, CrossbarSynapses, IdealSynapses
 from .layers import (
     AbstractIRDrop,
     AbstractSynapseNoise,
@@ -17,6 +22,7 @@ from .layers import (
     NoIRDrop,
     NoNoise,
 )
+from .network import Network
 from .neurons import (
     IF,
     LI,
@@ -34,6 +40,8 @@ from .neurons import (
     ResetBySubtraction,
     ResetToValue,
 )
+from .nir_io import crossbar_from_metadata, from_nir, to_nir
+from .nodes import Delay, Flatten, Identity, NeuronLayer, Pool2d, Scale, Threshold
 from .spikes import AbstractSpikeFunction, Heaviside
 
 __all__ = [
@@ -49,7 +57,23 @@ __all__ = [
     "AbstractNeuron",
     "AbstractReset",
     "AbstractSpikeFunction",
+    "AbstractSynapses",
+    "ConvSynapses",
+    "Core",
     "CrossbarConfig",
+    "CrossbarSynapses",
+    "Delay",
+    "Flatten",
+    "Identity",
+    "IdealSynapses",
+    "Network",
+    "NeuronLayer",
+    "Pool2d",
+    "Scale",
+    "Threshold",
+    "crossbar_from_metadata",
+    "from_nir",
+    "to_nir",
     "CubaLI",
     "CubaLIF",
     "DeviceProgramming",
