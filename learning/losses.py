@@ -249,7 +249,8 @@ class Accuracy(AbstractMetric):
     name: str = eqx.field(static=True, default="accuracy")
 
     def __call__(self, trace, y, loss):
-        return jnp.mean(jnp.argmax(loss.logits(trace), axis=-1) == y).astype(trace.output.dtype)
+        hit = jnp.argmax(loss.logits(trace), axis=-1) == y
+        return jnp.mean(hit.astype(trace.output.dtype))
 
 
 class SpikeRate(AbstractMetric):
