@@ -7,7 +7,8 @@
 * synaptic layers and cores (:mod:`.core`): ``IdealSynapses``, ``CrossbarSynapses``,
   ``ConvSynapses``, ``Core``; other graph nodes (:mod:`.nodes`);
 * networks with address-event routing (:class:`Network`, ``net.run(x, key)``);
-* NIR import and export (:func:`from_nir`, :func:`to_nir`, :mod:`.nir_io`).
+* NIR import and export (:func:`from_nir`, :func:`to_nir`, :mod:`.nir_io`);
+* neuromorphic metrics and hardware figures (:func:`measure`, :mod:`.metrics`).
 """
 
 from .config import CrossbarConfig, DeviceProgramming
@@ -22,6 +23,7 @@ from .layers import (
     NoIRDrop,
     NoNoise,
 )
+from .metrics import DIGITAL_CHIPS, EnergyModel, Metrics, measure
 from .network import Network
 from .neurons import (
     IF,
@@ -43,8 +45,12 @@ from .neurons import (
 from .nir_io import crossbar_from_metadata, from_nir, to_nir
 from .nodes import Delay, Flatten, Identity, NeuronLayer, Pool2d, Scale, Threshold
 from .spikes import AbstractSpikeFunction, Heaviside
+from .wta import AdaptiveLIF, AdaptiveState, WTALayer
 
 __all__ = [
+    "AdaptiveLIF",
+    "AdaptiveState",
+    "WTALayer",
     "AbstractIRDrop",
     "AbstractSynapseNoise",
     "CrossbarLinear",
@@ -53,6 +59,10 @@ __all__ = [
     "GaussianNoise",
     "NoIRDrop",
     "NoNoise",
+    "DIGITAL_CHIPS",
+    "EnergyModel",
+    "Metrics",
+    "measure",
     "AbstractIntegrator",
     "AbstractNeuron",
     "AbstractReset",

@@ -221,13 +221,19 @@ class Network(eqx.Module):
         """``(outputs, node_inputs, node_states)`` over time, each name -> ``(T, [B,] ...)``:
         the outputs of ``nodes`` (default all), the summed inputs of the nodes named in
         ``inputs`` and the states (after each step) of the nodes named in ``states``."""
-        x, batched = self._batched(x)
+        x, _ = self._batched(x)
         if not jnp.issubdtype(x.dtype, jnp.floating):
             x = x.astype(jnp.result_type(float))
         keep = tuple(self.order if nodes is None else nodes)
         for n in (*keep, *inputs, *states):
             if n not in self.nodes:
                 raise ValueError(f"network has no node named {n!r}")
+        # one compiled program per network structure and recorded set (filter_jit caches
+        # on the static fields), reused by later calls and by other parameter values
+        return _simulate(self, x, key, keep, tuple(inputs), tuple(states))
+
+    def _simulate(self, x, key, keep, inputs, states):
+        x, batched = self._batched(x)
 
         def one(xs, k):
             t = xs.shape[0]
@@ -257,6 +263,11 @@ class Network(eqx.Module):
         output node's values ``(T, [B,] *out_shape)``. ``key`` draws read noise (None:
         noiseless reads)."""
         return self.trace(x, key, nodes=(self.output,))[self.output]
+
+
+@eqx.filter_jit
+def _simulate(net, x, key, keep, inputs, states):
+    return net._simulate(x, key, keep, inputs, states)
 
 
 __all__ = ["Network", "graph_order"]
