@@ -1,30 +1,84 @@
-"""Command-line application: ``xbar demo`` runs a short device and array study.
+"""The ``xbar`` command: a demo study, sweeps from TOML, the device catalogue, versions.
 
-The demo prints a table of what it computed (each number beside the reference it is
-checked against) and writes its figures as PNG files to ``--out`` (default
-``./xbar-demo``). It is sized to finish in well under two minutes on a 2-core CPU.
+* ``xbar demo [--out DIR]``: a short co-design study end to end (RRAM and PCM cells, IR
+  drop, a Monte-Carlo sweep of a PCM array over drift time and programming noise with its
+  design map). Prints a table in which every number stands beside a reference value for
+  the same quantity and its source, and writes publication-style PNG figures to ``DIR``.
+* ``xbar sweep CONFIG.toml [--out STORE] [--scheduler ADDRESS | --workers N]``: the sweep
+  described in the file (device, array, grid, seeds, store; see ``examples/``), resumable.
+* ``xbar devices``: the device models (parameters with units) and presets.
+* ``xbar info``: versions, the JAX backend and its devices.
+
+This module is the one place allowed to reach every layer (DESIGN.md). More parts of the
+demo are added by appending a function ``part(out: Path) -> list[Row]`` to
+:data:`DEMO_PARTS` (e.g. a hardware-aware training study from ``xbar.learning``).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import os
+import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 
-def _save(ax, title: str, path: Path) -> None:
+class Row(NamedTuple):
+    """One line of the demo table: a quantity, xbar's value, the reference and its source."""
+
+    quantity: str
+    value: str
+    reference: str
+    source: str
+
+
+class ConfigError(ValueError):
+    """A bad ``xbar sweep`` configuration (the message names the key)."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("xbar")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# ---------------------------------------------------------------------------------------
+# figures
+def _figure(ncols: int = 1, width: float = 4.8, height: float = 3.6):
     import matplotlib.pyplot as plt
 
-    fig = ax.figure
-    ax.set_title(title, fontsize="medium")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig, ax = plt.subplots(1, ncols, figsize=(width * ncols, height), layout="constrained")
+    return fig, ax
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=150)
     plt.close(fig)
 
 
-def _rows_rram(out: Path):
+def _log_ticks(ax, axis: str = "x") -> None:
+    """Major ticks at the decades only, no minor labels (no overlapping log labels)."""
+    import matplotlib.ticker as mticker
+
+    a = ax.xaxis if axis == "x" else ax.yaxis
+    a.set_major_locator(mticker.LogLocator(base=10, numticks=12))
+    a.set_minor_locator(mticker.LogLocator(base=10, subs=range(2, 10), numticks=12))
+    a.set_minor_formatter(mticker.NullFormatter())
+
+
+# ---------------------------------------------------------------------------------------
+# demo parts
+def _rram(out: Path) -> list[Row]:
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -32,70 +86,65 @@ def _rows_rram(out: Path):
     from xbar import devices
     from xbar.devices import plot
 
+    src = "Jiang et al., IEEE TED 63, 1884 (2016)"
     rows = []
     rram = devices.StanfordPKU()
     s = rram.init_state((2,), gap=jnp.array([rram.gap_min, rram.gap_max]))
     r = np.asarray(rram.resistance(s, 0.1))
-    rows.append(("RRAM R_LRS at 0.1 V (gap 0.2 nm)", f"{r[0]:.1f} Ω", "541.8 Ω (V1)"))
-    rows.append(("RRAM R_HRS at 0.1 V (gap 1.7 nm)", f"{r[1] / 1e3:.1f} kΩ", "218.6 kΩ (V1)"))
+    memtorch = "MemTorch Stanford-PKU r_on / r_off (Lammie et al., Neurocomputing 2022)"
+    rows.append(Row("RRAM read R at 0.1 V, gap 0.2 nm", f"{r[0]:.1f} Ω", "541.8 Ω", memtorch))
+    rows.append(
+        Row("RRAM read R at 0.1 V, gap 1.7 nm", f"{r[1] / 1e3:.1f} kΩ", "218.6 kΩ", memtorch)
+    )
 
-    # DC I-V loop of a 1T1R cell: 0 -> +1.8 -> 0 V (SET), then 0 -> -1.8 -> 0 V (RESET),
-    # 4 ms per ramp as in the model's benchmark deck, with a 1 mA SET compliance
+    # DC I-V loop of a 1T1R cell, 4 ms per ramp as in the model's DC benchmark deck
     cell = devices.StanfordPKU(i_compliance=1e-3)
     n = 400
     up = np.linspace(0, 1.8, n)
-    dn = -up
     dt = 4e-3 / n
     sweep = jax.jit(cell.sweep)
     s_hrs = cell.init_state((), gap=cell.gap_max)
     v_pos = np.concatenate([up, up[::-1]])
-    v_neg = np.concatenate([dn, dn[::-1]])
+    v_neg = -v_pos
     s_lrs, i_pos = sweep(s_hrs, v_pos, dt)
     _, i_neg = sweep(s_lrs, v_neg, dt)
-    # switching voltage = first bias at which the current departs by 2x from the I-V of
-    # the state the branch started in (the gap has moved)
-    jump_set = np.abs(np.asarray(i_pos)) > 2 * np.abs(np.asarray(cell.current(s_hrs, v_pos)))
-    drop_reset = np.abs(np.asarray(i_neg)) < 0.5 * np.abs(np.asarray(cell.current(s_lrs, v_neg)))
-    v_set = v_pos[np.argmax(jump_set)]
-    v_reset = v_neg[np.argmax(drop_reset)]
-    r_lrs = float(cell.resistance(s_lrs))
+    # switching voltage: first bias at which the current departs by 2x from the I-V of the
+    # state the branch started in (the gap has moved)
+    jump = np.abs(np.asarray(i_pos)) > 2 * np.abs(np.asarray(cell.current(s_hrs, v_pos)))
+    drop = np.abs(np.asarray(i_neg)) < 0.5 * np.abs(np.asarray(cell.current(s_lrs, v_neg)))
+    v_set, v_reset = v_pos[np.argmax(jump)], v_neg[np.argmax(drop)]
+    gate = f"field gate F_min t_ox / (γ - β g³) at g = 1.7 nm ({src})"
+    rows.append(Row("RRAM 1T1R DC SET voltage (4 ms ramp)", f"{v_set:.2f} V", "1.39 V", gate))
     rows.append(
-        (
-            "RRAM 1T1R DC SET voltage (4 ms ramp)",
-            f"{v_set:.2f} V",
-            "1.39 V field gate at 1.7 nm (V2/V3)",
+        Row(
+            "RRAM 1T1R DC RESET voltage (4 ms ramp)",
+            f"{v_reset:.2f} V",
+            "≈ -1.10 V",
+            f"gap crossing 1 nm on the Stanford DC deck ({src})",
         )
     )
-    rows.append(
-        (
-            "RRAM 1T1R LRS at 0.1 V after SET, I_cc = 1 mA",
-            f"{r_lrs / 1e3:.1f} kΩ",
-            "HfOx 1T1R LRS 5-20 kΩ",
-        )
+    fig, ax = _figure()
+    plot.iv_loop(
+        np.concatenate([v_pos, v_neg]),
+        np.concatenate([np.asarray(i_pos), np.asarray(i_neg)]),
+        ax=ax,
+        labels=["1T1R, I_cc = 1 mA"],
     )
-    rows.append(("RRAM 1T1R DC RESET voltage", f"{v_reset:.2f} V", "≈ -1.1 V (V3)"))
-    v_t = np.concatenate([v_pos, v_neg])
-    i_t = np.concatenate([np.asarray(i_pos), np.asarray(i_neg)])
-    ax = plot.iv_loop(v_t, i_t)
-    _save(ax, "Stanford-PKU 1T1R I-V loop (I_cc = 1 mA)", out / "rram_iv_loop.png")
+    ax.set_title("Stanford-PKU RRAM: DC I-V loop")
+    _save(fig, out / "rram_iv_loop.png")
 
-    # pulse train: gradual RESET then SET with compliance
+    # pulse train: gradual RESET, then SET under the compliance
     amps = np.concatenate([np.full(40, -1.2), np.full(40, 1.6)])
     _, g = jax.jit(cell.pulse_train)(s_lrs, amps, 20e-9)
-    g = np.asarray(g)
-    rows.append(
-        (
-            "RRAM G after 40 RESET / 40 SET pulses",
-            f"{g[39] * 1e6:.1f} µS / {g[-1] * 1e6:.0f} µS",
-            "gradual depression, abrupt SET",
-        )
-    )
-    ax = plot.pulse_response(g, unit="uS")
-    _save(
-        ax,
-        "Stanford-PKU: 40 RESET (-1.2 V) then 40 SET (+1.6 V) pulses",
-        out / "rram_pulse_train.png",
-    )
+    fig, ax = _figure()
+    k = np.arange(1, amps.size + 1)
+    ax.semilogy(k[:40], np.asarray(g)[:40] * 1e6, ".-", label="RESET, -1.2 V, 20 ns")
+    ax.semilogy(k[40:], np.asarray(g)[40:] * 1e6, ".-", label="SET, +1.6 V, 20 ns")
+    ax.set(xlabel="pulse number", ylabel="conductance at 0.1 V [µS]")
+    ax.set_title("Stanford-PKU RRAM: pulse response")
+    ax.legend(fontsize="small")
+    ax.grid(True, which="major", alpha=0.3)
+    _save(fig, out / "rram_pulse_train.png")
 
     # device-to-device spread of LRS and HRS after one SET and one RESET pulse
     k1, k2 = jax.random.split(jax.random.key(0))
@@ -104,158 +153,570 @@ def _rows_rram(out: Path):
     s = spread.init_state(shape, gap=spread.gap_max)
     s_on = spread.apply_pulse(s, 1.6, 100e-9, k2)
     s_off = spread.apply_pulse(s_on, -1.5, 100e-9, k2)
-    g_lrs = np.asarray(spread.conductance(s_on))
-    g_hrs = np.asarray(spread.conductance(s_off))
-    ratio = np.median(g_lrs / g_hrs)
-    rows.append(
-        ("RRAM median on/off ratio, 2e4 devices", f"{ratio:.1f}", "σ(ln g0)=5 %, σ(ln I0)=20 %")
-    )
-    axes = plot.variability_spread(
-        [1.0 / g_lrs, 1.0 / g_hrs], labels=["LRS", "HRS"], quantity="read resistance [Ω]"
-    )
-    _save(axes[0], "Stanford-PKU device-to-device spread", out / "rram_variability.png")
+    r_on = 1.0 / np.asarray(spread.conductance(s_on))
+    r_off = 1.0 / np.asarray(spread.conductance(s_off))
+    axes = plot.variability_spread([r_on, r_off], labels=["LRS", "HRS"], quantity="read R [Ω]")
+    fig = axes[0].figure
+    fig.suptitle("Stanford-PKU: 2·10⁴ devices, σ(ln g0) = 5 %, σ(ln I0) = 20 %")
+    fig.set_layout_engine("constrained")
+    _save(fig, out / "rram_variability.png")
     return rows
 
 
-def _rows_pcm(out: Path):
+def _pcm(out: Path) -> list[Row]:
     import jax
     import jax.numpy as jnp
+    import matplotlib.pyplot as plt
     import numpy as np
 
     from xbar import devices
-    from xbar.devices import plot
 
     rows = []
     pcm = devices.PCM()
     crystalline = pcm.init_state((), u_a=0.0)
     amorphous = pcm.apply_pulse(crystalline, 2.5, 40e-9)
-    r_set = float(pcm.resistance(crystalline))
-    r_reset = float(pcm.resistance(amorphous))
+    r_set, r_reset = float(pcm.resistance(crystalline)), float(pcm.resistance(amorphous))
     rows.append(
-        (
-            "PCM R_SET / R_RESET at 0.1 V (incl. access)",
+        Row(
+            "PCM R_SET / R_RESET at 0.1 V",
             f"{r_set / 1e3:.2f} kΩ / {r_reset / 1e6:.2f} MΩ",
-            "≈1 kΩ / 1 MΩ (V10)",
+            "1 kΩ / 1 MΩ",
+            "90 nm PCRAM cell of NVSim (Lee et al., ISCA 2009)",
         )
     )
     amps = np.full(30, 1.2)
     _, g = jax.jit(lambda s: pcm.pulse_train(s, amps, 50e-9))(amorphous)
-    g = np.asarray(g)
-    rows.append(
-        (
-            "PCM G after 1 / 30 partial-SET pulses",
-            f"{g[0] * 1e6:.2f} / {g[-1] * 1e6:.0f} µS",
-            "monotonic, saturating",
-        )
-    )
-    ax = plot.pulse_response(g, unit="uS")
-    _save(ax, "PCM partial-SET pulse train (1.2 V, 50 ns)", out / "pcm_set_train.png")
+    fig, ax = _figure()
+    # the conductance spans decades: a log axis shows every pulse, not only the last ten
+    ax.semilogy(np.arange(1, 31), np.asarray(g) * 1e6, "o-", ms=3, label="1.2 V, 50 ns pulses")
+    ax.set(xlabel="partial-SET pulse number", ylabel="read conductance at 0.1 V [µS]")
+    ax.set_title("PCM: partial-SET pulse train from RESET")
+    ax.legend(fontsize="small")
+    ax.grid(True, which="major", alpha=0.3)
+    _save(fig, out / "pcm_set_train.png")
 
     stat = devices.PCMStatistical()
-    g_target = jnp.linspace(0.1, 1.0, 10) * stat.g_max
+    g_target = jnp.array([0.1, 0.25, 0.5, 1.0]) * stat.g_max
     state = stat.program(jax.random.key(3), jnp.tile(g_target, (2000, 1)))
-    t = np.logspace(0, 8, 9)
+    t = np.logspace(np.log10(stat.t0_s), 7, 13)
     g_t = np.stack([np.asarray(stat.conductance(stat.drift(state, ti))) for ti in t])
-    factor = g_t[-1].mean() / g_t[0].mean()
-    rows.append(("PCMStatistical mean drift G(1e8 s)/G(1 s)", f"{factor:.3f}", "ν ≈ 0.05-0.1 (V7)"))
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for j in range(g_target.shape[0]):
-        ax.loglog(t, g_t[:, :, j].mean(axis=1) * 1e6)
-    ax.set_xlabel("time since programming [s]")
-    ax.set_ylabel("mean G [µS]")
-    ax.set_title("PCM drift fan-out (Joshi 2020 statistics)")
-    fig.tight_layout()
-    fig.savefig(out / "pcm_drift.png", dpi=120)
+    mean = g_t.mean(axis=1)  # (time, target)
+    # the model's law is G = G_prog ((t + t0) / t0)^-ν: fit the slope in that variable
+    nu = -np.polyfit(np.log((t + stat.t0_s) / stat.t0_s), np.log(mean.mean(axis=1)), 1)[0]
+    rows.append(
+        Row(
+            "PCM array-mean drift exponent ν (20 s - 10⁷ s)",
+            f"{nu:.3f}",
+            "0.049 - 0.1 (depends on G)",
+            "Joshi et al., Nat. Commun. 11, 2473 (2020)",
+        )
+    )
+    sig = np.asarray(state.g_prog).std(axis=0)
+    gt = np.asarray(g_target) / stat.g_max
+    # Eq. (3.1) of Joshi 2020 with its published coefficients [µS], evaluated here
+    eq31 = 0.26348 + 1.9650 * gt - 1.1731 * gt**2
+    rows.append(
+        Row(
+            "PCM programming error σ at G_T = 12.5 µS (2000 devices)",
+            f"{sig[2] * 1e6:.3f} µS",
+            f"{eq31[2]:.3f} µS",
+            "Joshi et al. 2020, Eq. (3.1)",
+        )
+    )
+    fig, ax = _figure()
+    for j, gj in enumerate(np.asarray(g_target)):
+        ax.loglog(t, mean[:, j] * 1e6, "o-", ms=3, label=f"G_T = {gj * 1e6:.1f} µS")
+    _log_ticks(ax, "x")
+    ax.set(xlabel="time since programming [s]", ylabel="mean conductance [µS]")
+    ax.set_title("PCM drift, 2000 devices per level")
+    ax.legend(fontsize="small", title="target", title_fontsize="small")
+    ax.grid(True, which="major", alpha=0.3)
+    _save(fig, out / "pcm_drift.png")
     plt.close("all")
     return rows
 
 
-def _rows_array(out: Path):
+def _array(out: Path) -> list[Row]:
     import jax
-    import jax.numpy as jnp
-    import matplotlib.pyplot as plt
     import numpy as np
 
     import xbar
 
     rows = []
-    sizes = [16, 32, 64, 128]
-    errs = []
-    key = jax.random.key(7)
-    for n in sizes:
-        kg, kv, key = jax.random.split(key, 3)
-        G = jax.random.uniform(kg, (n, n), minval=1e-6, maxval=1e-4)
-        v = jax.random.uniform(kv, (n,), minval=0.0, maxval=0.2)
-        sol = xbar.solve(G, v, r_wl=1.0, r_bl=1.0)
-        ideal = v @ G
-        errs.append(float(jnp.max(jnp.abs(sol.i_out - ideal)) / jnp.max(jnp.abs(ideal))))
+    # one word line of N uniform cells, driven at one end: Kirchhoff's law gives the
+    # discrete ladder V_k = V_in cosh((N + 1/2 - k) θ) / cosh((N + 1/2) θ), k = 1..N,
+    # cosh θ = 1 + r G / 2 (docs/crossbar.md), so the far cell sees cosh(θ/2)/cosh((N+1/2)θ)
+    n, r, g, v = 256, 1.0, 50e-6, 0.2
+    sol = xbar.solve(np.full((1, n), g), np.array([v]), r_wl=r, r_bl=0.0)
+    far = float(sol.v_wl[0, -1] - sol.v_bl[0, -1]) / v
+    th = np.arccosh(1 + r * g / 2)
+    exact = np.cosh(th / 2) / np.cosh((n + 0.5) * th)
     rows.append(
-        (
-            "Crossbar MVM error from IR drop, 128x128, 1 Ω",
-            f"{errs[-1] * 100:.2f} %",
-            "grows ~ N^2 (5.6)",
+        Row(
+            "IR drop: far-cell voltage of a 256-cell line (1 Ω, 50 µS)",
+            f"{far * 100:.3f} % of V_in",
+            f"{exact * 100:.3f} %",
+            "closed-form resistive ladder (Kirchhoff; docs/crossbar.md)",
         )
     )
-    t0 = time.perf_counter()
-    G = jax.random.uniform(jax.random.key(1), (256, 256), minval=1e-6, maxval=1e-4)
-    v = jnp.full((256,), 0.2)
-    sol = xbar.solve(G, v, r_wl=1.0, r_bl=1.0)
-    jax.block_until_ready(sol.i_out)
-    rows.append(
-        ("Crossbar 256x256 solve incl. compile", f"{time.perf_counter() - t0:.2f} s", "exact nodal")
-    )
-    fig, axs = plt.subplots(1, 2, figsize=(9, 3.5))
-    axs[0].loglog(sizes, np.array(errs) * 100, "o-")
-    axs[0].set_xlabel("array size N (N x N)")
-    axs[0].set_ylabel("max output error [%]")
-    axs[0].set_title("IR-drop error, 1 Ω segments")
-    im = axs[1].imshow(np.asarray(sol.v_wl - sol.v_bl), cmap="viridis")
-    axs[1].set_title("cell voltage map, 256x256 [V]")
-    fig.colorbar(im, ax=axs[1])
-    fig.tight_layout()
-    fig.savefig(out / "array_ir_drop.png", dpi=120)
-    plt.close("all")
+
+    sizes = np.array([16, 32, 64, 128, 256])
+    errs, key = [], jax.random.key(7)
+    for m in sizes:
+        kg, kv, key = jax.random.split(key, 3)
+        G = jax.random.uniform(kg, (m, m), minval=1e-6, maxval=25e-6)
+        x = jax.random.uniform(kv, (m,), minval=0.0, maxval=0.2)
+        s = xbar.solve(G, x, r_wl=1.0, r_bl=1.0)
+        ideal = x @ G
+        errs.append(float(np.max(np.abs(np.asarray(s.i_out - ideal))) / np.max(np.abs(ideal))))
+    fig, axs = _figure(2, width=4.6)
+    axs[0].loglog(sizes, np.array(errs) * 100, "o-", label="xbar.solve (random G)")
+    ref = errs[0] * (sizes / sizes[0]) ** 2 * 100
+    axs[0].loglog(sizes, ref, "k--", lw=1, label="∝ N² (first order)")
+    axs[0].set_xticks(sizes, [str(s) for s in sizes])
+    axs[0].minorticks_off()
+    axs[0].set(xlabel="array size N (N x N)", ylabel="max. output error [%]")
+    axs[0].set_title("MVM error from IR drop, 1 Ω segments")
+    axs[0].legend(fontsize="small")
+    axs[0].grid(True, which="major", alpha=0.3)
+    # all rows driven at 0.2 V: the map shows the drop along word and bit lines
+    s = xbar.solve(G, np.full((sizes[-1],), 0.2), r_wl=1.0, r_bl=1.0)
+    im = axs[1].imshow(np.asarray(s.v_wl - s.v_bl), cmap="viridis", origin="upper")
+    axs[1].set(xlabel="column j (bit line)", ylabel="row i (word line)")
+    axs[1].set_title(f"cell voltage, {sizes[-1]}x{sizes[-1]}, all inputs 0.2 V")
+    cb = fig.colorbar(im, ax=axs[1])
+    cb.set_label("cell voltage [V]")
+    _save(fig, out / "array_ir_drop.png")
     return rows
 
 
-def demo(out_dir: str = "xbar-demo") -> list[tuple[str, str, str]]:
-    """Run the demo study; return the table rows ``(quantity, value, reference)``."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
+def _pcm_sweep(out: Path, fast: bool) -> list[Row]:
+    import numpy as np
+
+    from xbar import sweep_plot
+    from xbar.sweep import sweep
+
+    from ._cli_study import pcm_inference_error
+
+    t_s = np.logspace(np.log10(20.0), 7, 4 if fast else 7)
+    scale = np.array([0.5, 1.0, 2.0]) if fast else np.array([0.25, 0.5, 1.0, 1.5, 2.0])
+    n_seeds = 8 if fast else 32
+    ds = sweep(
+        pcm_inference_error,
+        {"t_s": t_s, "prog_noise_scale": scale},
+        n_seeds,
+        key=0,
+        chunk_size=n_seeds * len(scale),
+        units={"t_s": "s", "prog_noise_scale": "1", "error": "1"},
+        progress=False,
+    )
+    ds["t_s"].attrs["long_name"] = "time since programming"
+    ds["prog_noise_scale"].attrs["long_name"] = "programming-noise scale"
+    ds["error"].attrs["long_name"] = "relative MVM error"
+    fig, axs = _figure(2, width=4.8)
+    sweep_plot.metric_vs(ds, "error", "t_s", hue="prog_noise_scale", ax=axs[0])
+    axs[0].set_title(f"64x64 PCM array, {n_seeds} instances")
+    sweep_plot.design_map(
+        ds,
+        "error",
+        "t_s",
+        "prog_noise_scale",
+        target=0.1,
+        above=False,
+        reduce=0.9,
+        ax=axs[1],
+        title="design map: 90 % of instances ≤ 10 % error",
+    )
+    _save(fig, out / "pcm_design_map.png")
+    # the same quantity by variance propagation: with independent per-cell errors the
+    # error of y_j = x @ (G+ - G-)/g_max has variance sum_i x_i^2 (σ+^2 + σ-^2) / g_max^2
+    # (programming noise, Eq. 3.1, plus one read's noise, Eq. 3.3)
+    from xbar import devices
+
+    from ._cli_study import N_PCM, _problem
+
+    dev = devices.PCMStatistical()
+    w, x = (np.asarray(a, dtype=float) for a in _problem(N_PCM, N_PCM, 32))
+    var = 0.0
+    for g_t in (np.clip(w, 0, None) * dev.g_max, np.clip(-w, 0, None) * dev.g_max):
+        _, var_read = dev.read_noise_moments(dev.program(None, g_t))
+        var = var + np.asarray(dev.prog_sigma(g_t)) ** 2 + np.asarray(var_read)
+    ref = x @ w
+    pred = np.sqrt(np.mean((x**2) @ var) / np.mean(ref**2)) / dev.g_max
+    import jax
+
+    keys = jax.random.split(jax.random.key(1), 32)
+    p0 = {"t_s": np.zeros(32), "prog_noise_scale": np.ones(32)}
+    mc = float(jax.vmap(pcm_inference_error)(p0, keys)["error"].mean())
+    return [
+        Row(
+            "PCM 64x64 MVM error right after programming (32 arrays)",
+            f"{mc * 100:.2f} %",
+            f"{pred * 100:.2f} %",
+            "variance propagation of Joshi 2020 Eqs. (3.1), (3.3) through x @ W",
+        )
+    ]
+
+
+#: Parts of ``xbar demo``, run in order; each ``part(out_dir) -> list[Row]`` writes its
+#: figures into ``out_dir``. Append a part here to extend the demo.
+DEMO_PARTS: list[Callable[[Path], list[Row]]] = [
+    _rram,
+    _pcm,
+    _array,
+    lambda out: _pcm_sweep(out, os.environ.get("XBAR_FAST") == "1"),
+]
+
+
+def demo(out_dir: str | os.PathLike = "xbar-demo") -> list[Row]:
+    """Run the demo study, write its figures to ``out_dir``; return the table rows."""
     import matplotlib
 
     matplotlib.use("Agg")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for part in (_rows_rram, _rows_pcm, _rows_array):
+    out = _out_dir(out_dir)
+    rows: list[Row] = []
+    for part in DEMO_PARTS:
         rows += part(out)
     return rows
 
 
-def _print_table(rows) -> None:
-    w0 = max(len(r[0]) for r in rows)
-    w1 = max(len(r[1]) for r in rows)
-    print(f"{'quantity':<{w0}}  {'computed':<{w1}}  reference")
-    print("-" * (w0 + w1 + 30))
-    for a, b, c in rows:
-        print(f"{a:<{w0}}  {b:<{w1}}  {c}")
+def _out_dir(path) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".xbar-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"--out {str(out)!r} is not a writable folder ({err.strerror})") from None
+    return out
+
+
+def _table(rows: list[Row]) -> str:
+    head = Row("quantity", "xbar", "reference", "source")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    lines = ["  ".join(f"{c:<{w}}" for c, w in zip(head[:3], widths, strict=True)) + "  source"]
+    lines.append("-" * (sum(widths) + 6 + 40))
+    for r in rows:
+        cells = "  ".join(f"{c:<{w}}" for c, w in zip(r[:3], widths, strict=True))
+        lines.append(f"{cells}  {r.source}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# xbar sweep CONFIG.toml
+_SCHEMA = {
+    "device": {"model": str, "preset": str, "params": dict},
+    "array": {"rows": int, "cols": int, "inputs": int},
+    "grid": None,  # checked by name below
+    "sweep": {"n_seeds": int, "chunk_size": int, "seed": int, "store": str},
+}
+_GRID_NAMES = ("t_s", "adc_bits")
+
+
+def device_classes() -> dict:
+    """``{name: class}`` of the concrete device models in ``xbar.devices``."""
+    from xbar import devices
+
+    return {
+        n: c
+        for n, c in vars(devices).items()
+        if inspect.isclass(c)
+        and issubclass(c, devices.Device)
+        and c is not devices.Device
+        and not inspect.isabstract(c)
+    }
+
+
+def presets() -> dict:
+    """``{name: factory}`` of ``xbar.presets`` (empty where that module is absent)."""
+    try:
+        from xbar import presets as p
+    except ImportError:
+        return {}
+    names = getattr(p, "__all__", [])
+    return {
+        n: getattr(p, n) for n in names if inspect.isfunction(getattr(p, n)) and n != "all_presets"
+    }
+
+
+def _type_name(t) -> str:
+    return {int: "an integer", str: "a string", dict: "a table", float: "a number"}[t]
+
+
+def load_config(path) -> dict:
+    """Read and check an ``xbar sweep`` TOML file; raise :class:`ConfigError` naming the
+    key (unknown key, wrong type, unknown device) with the valid values."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        cfg = tomllib.loads(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"cannot read config {str(path)!r}: {err.strerror}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    for section, value in cfg.items():
+        if section not in _SCHEMA:
+            raise ConfigError(f"unknown key {section!r}; valid: {', '.join(_SCHEMA)}")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{section} must be a table ([{section}]), got {value!r}")
+        keys = _SCHEMA[section]
+        if keys is None:
+            continue
+        for k, v in value.items():
+            if k not in keys:
+                raise ConfigError(f"unknown key {section}.{k}; valid: {', '.join(keys)}")
+            want = keys[k]
+            if not isinstance(v, want) or (want is int and isinstance(v, bool)):
+                raise ConfigError(
+                    f"{section}.{k} must be {_type_name(want)}, got {v!r} ({type(v).__name__})"
+                )
+    for section in ("device", "grid", "sweep"):
+        if section not in cfg:
+            raise ConfigError(f"missing table [{section}]")
+    dev = cfg["device"]
+    if ("model" in dev) == ("preset" in dev):
+        raise ConfigError("device: give exactly one of device.model and device.preset")
+    if "model" in dev and dev["model"] not in device_classes():
+        raise ConfigError(
+            f"device.model: unknown device {dev['model']!r}; valid: "
+            f"{', '.join(sorted(device_classes()))}"
+        )
+    if "preset" in dev and dev["preset"] not in presets():
+        raise ConfigError(
+            f"device.preset: unknown preset {dev['preset']!r}; valid: "
+            f"{', '.join(sorted(presets())) or '(none installed)'}"
+        )
+    if "params" in dev and "model" in dev:
+        fields = {f.name for f in dataclasses.fields(device_classes()[dev["model"]])}
+        for k in dev["params"]:
+            if k not in fields:
+                raise ConfigError(
+                    f"unknown key device.params.{k}; valid: {', '.join(sorted(fields))}"
+                )
+    grid = _flat_grid(cfg["grid"])
+    if not grid:
+        raise ConfigError("grid: give at least one parameter (e.g. t_s = [1.0, 86400.0])")
+    for k, v in grid.items():
+        if not (k in _GRID_NAMES or k.startswith("variability.")):
+            raise ConfigError(
+                f"unknown key grid.{k}; valid: {', '.join(_GRID_NAMES)}, variability.<field>"
+            )
+        if (
+            not isinstance(v, list)
+            or not v
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+        ):
+            raise ConfigError(f"grid.{k} must be a non-empty list of numbers, got {v!r}")
+    if "n_seeds" not in cfg["sweep"]:
+        raise ConfigError("missing key sweep.n_seeds")
+    if cfg["sweep"]["n_seeds"] < 1:
+        raise ConfigError(f"sweep.n_seeds must be >= 1, got {cfg['sweep']['n_seeds']}")
+    return cfg
+
+
+def _flat_grid(grid: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in grid.items():
+        if isinstance(v, dict):
+            out.update(_flat_grid(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def run_sweep(cfg: dict, out=None, client=None, progress: bool = True):
+    """Run the sweep of a checked config (:func:`load_config`); return the dataset."""
+    import xbar
+    from xbar.sweep import sweep
+
+    from ._cli_study import CrossbarReadStudy
+
+    dev_cfg, arr = cfg["device"], cfg.get("array", {})
+    if "preset" in dev_cfg:
+        preset = presets()[dev_cfg["preset"]]()
+        device, scheme = preset.device, preset.write_verify
+    else:
+        preset = None
+        device = device_classes()[dev_cfg["model"]](**dev_cfg.get("params", {}))
+        scheme = xbar.WriteVerify()
+    study = CrossbarReadStudy(
+        device=device,
+        scheme=scheme,
+        preset=preset,
+        rows=arr.get("rows", 32),
+        cols=arr.get("cols", 16),
+        n_inputs=arr.get("inputs", 32),
+    )
+    grid = _flat_grid(cfg["grid"])
+    s = cfg["sweep"]
+    store = out if out is not None else s.get("store")
+    static = [k for k in grid if k != "t_s"]
+    return sweep(
+        study,
+        grid,
+        s["n_seeds"],
+        store=store,
+        client=client,
+        chunk_size=s.get("chunk_size", 16),
+        key=s.get("seed", 0),
+        static=static,
+        units={"t_s": "s", "error": "1"},
+        config=cfg,
+        meta={"device": repr(device), "preset": dev_cfg.get("preset", "")},
+        progress=progress,
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# xbar devices / xbar info
+def _field_docs(cls) -> dict[str, str]:
+    """``{field: description}`` from the class docstring's ``Fields:`` list and from the
+    inline comments of the field definitions."""
+    docs: dict[str, str] = {}
+    text = inspect.getdoc(cls) or ""
+    for line in text.splitlines():
+        m = re.match(r"\s{2,}([a-z_][\w, ]*):\s+(.*)", line)
+        if m:
+            for name in m.group(1).split(","):
+                docs.setdefault(name.strip(), m.group(2).strip())
+    try:
+        src = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return docs
+    for m in re.finditer(r"^\s+(\w+):[^=\n]*=[^#\n]*#\s*(.+)$", src, re.M):
+        docs.setdefault(m.group(1), m.group(2).strip())
+    return docs
+
+
+def describe_devices() -> str:
+    """The text of ``xbar devices``."""
+    lines = []
+    for name, cls in sorted(device_classes().items()):
+        doc = (inspect.getdoc(cls) or "").splitlines()
+        lines.append(f"{name}: {doc[0] if doc else ''}")
+        fdocs = _field_docs(cls)
+        for f in dataclasses.fields(cls):
+            if f.name.startswith("_"):
+                continue
+            default = f.default if f.default is not dataclasses.MISSING else "(required)"
+            if f.default_factory is not dataclasses.MISSING:
+                default = type(f.default_factory()).__name__ + "()"
+            note = fdocs.get(f.name, "")
+            lines.append(f"    {f.name:<20} = {str(default):<14} {note}".rstrip())
+        lines.append("")
+    found = presets()
+    if found:
+        lines.append("Presets (xbar.presets): device + array + write-verify recipe")
+        for name, fn in sorted(found.items()):
+            doc = (inspect.getdoc(fn) or "").splitlines()
+            lines.append(f"    {name:<22} {doc[0] if doc else ''}")
+    return "\n".join(lines)
+
+
+def describe_info() -> str:
+    """The text of ``xbar info``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import jax
+
+    lines = [f"xbar {_version()}", f"python {sys.version.split()[0]}"]
+    for pkg in ("jax", "jaxlib", "equinox", "optax", "numpy", "xarray", "zarr", "dask",
+                "distributed", "nir"):  # fmt: skip
+        try:
+            lines.append(f"{pkg} {version(pkg)}")
+        except PackageNotFoundError:
+            lines.append(f"{pkg} (not installed)")
+    lines.append(f"JAX backend: {jax.default_backend()}")
+    lines.append(f"JAX float64: {'on' if jax.config.jax_enable_x64 else 'off'}")
+    for d in jax.devices():
+        lines.append(f"device {d.id}: {d.platform} {getattr(d, 'device_kind', '')}".rstrip())
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="xbar",
+        description="xbar: physics-based simulator of memristive devices and crossbar arrays.",
+    )
+    p.add_argument("--version", action="version", version=f"xbar {_version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    d = sub.add_parser("demo", help="run the demo co-design study (table + PNG figures)")
+    d.add_argument(
+        "--out", default="xbar-demo", help="folder for the figures (default %(default)s)"
+    )
+    d.add_argument("--fast", action="store_true", help="smaller Monte-Carlo sweep")
+    s = sub.add_parser("sweep", help="run the sweep described in a TOML file (see examples/)")
+    s.add_argument("config", help="the sweep's TOML file")
+    s.add_argument("--out", help="Zarr store to write (default: sweep.store of the config)")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:port)")
+    g.add_argument("--workers", type=int, help="start a local Dask cluster of N worker processes")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.add_parser("devices", help="list device models (parameters, units, sources) and presets")
+    sub.add_parser("info", help="versions, JAX backend and devices")
+    return p
+
+
+def _sweep_command(args) -> int:
+    cfg = load_config(args.config)
+    out = args.out if args.out is not None else cfg["sweep"].get("store")
+    if out is None:
+        raise ConfigError("no output store: give --out STORE or sweep.store in the config")
+    parent = Path(out).resolve().parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ConfigError(f"--out {out!r}: folder {str(parent)!r} does not exist or is read-only")
+    client = cluster = None
+    if args.scheduler or args.workers:
+        from distributed import Client, LocalCluster
+
+        if args.workers:
+            cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True)
+            client = Client(cluster)
+        else:
+            client = Client(args.scheduler)
+    t0 = time.perf_counter()
+    try:
+        ds = run_sweep(cfg, out=out, client=client, progress=not args.no_progress)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    err = ds["error"].load()
+    print(ds)
+    print(
+        f"\nerror: median {float(err.median()):.3g}, max {float(err.max()):.3g}; "
+        f"{ds.attrs['sweep_chunks_computed']} of {ds.attrs['sweep_chunks_total']} chunks "
+        f"computed in {time.perf_counter() - t0:.1f} s; store {str(Path(out).resolve())}"
+    )
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="xbar", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="run the demo study (table + PNG figures)")
-    p_demo.add_argument("--out", default="xbar-demo", help="folder for the figures")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        t0 = time.perf_counter()
-        rows = demo(args.out)
-        _print_table(rows)
-        print(
-            f"\nfigures written to {Path(args.out).resolve()} in {time.perf_counter() - t0:.1f} s"
-        )
+    """Entry point of the ``xbar`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            if args.fast:
+                os.environ["XBAR_FAST"] = "1"
+            t0 = time.perf_counter()
+            rows = demo(args.out)
+            print(_table(rows))
+            print(
+                f"\nfigures written to {Path(args.out).resolve()} in {time.perf_counter() - t0:.1f} s"
+            )
+        elif args.command == "sweep":
+            return _sweep_command(args)
+        elif args.command == "devices":
+            print(describe_devices())
+        elif args.command == "info":
+            print(describe_info())
+    except ValueError as err:  # ConfigError, or a sweep store that holds another sweep
+        print(f"xbar {args.command}: error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
