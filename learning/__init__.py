@@ -30,10 +30,49 @@ from .losses import (
     first_spike_times,
 )
 from .model import AbstractSynapse, DenseSynapse, SpikingMLP, Trace, unit_current
+from .rules import AbstractRule, Chain, HardBound, Scale, SoftBound, chain, run_rule
+from .stdp import (
+    DiehlCookSTDP,
+    PairSTDP,
+    PairTraces,
+    RewardModulatedSTDP,
+    StochasticSTDP,
+    TripletSTDP,
+    TripletTraces,
+)
 from .surrogate import ATan, Boxcar, FastSigmoid, StraightThrough, SuperSpike, Triangular
 from .train import EarlyStopping, FitResult, fit, score
+from .transfer import Coincidence, Delivery, LinearSynapse, LinearSynapseState, deliver
+from .unsupervised import LearningStats, WTATrainer, assign_labels, predict
+from .waveforms import SpikeWaveform, learning_window, overlap_voltage
 
 __all__ = [
+    "AbstractRule",
+    "Chain",
+    "HardBound",
+    "Scale",
+    "SoftBound",
+    "chain",
+    "run_rule",
+    "DiehlCookSTDP",
+    "PairSTDP",
+    "PairTraces",
+    "RewardModulatedSTDP",
+    "StochasticSTDP",
+    "TripletSTDP",
+    "TripletTraces",
+    "Coincidence",
+    "Delivery",
+    "LinearSynapse",
+    "LinearSynapseState",
+    "deliver",
+    "LearningStats",
+    "WTATrainer",
+    "assign_labels",
+    "predict",
+    "SpikeWaveform",
+    "learning_window",
+    "overlap_voltage",
     "EarlyStopping",
     "FitResult",
     "fit",

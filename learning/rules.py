@@ -97,7 +97,7 @@ class Chain(AbstractRule):
 
     def update(self, dw, state, pre, post, dt, *, weights=None, reward=None, key=None):
         new = []
-        for i, (r, s) in enumerate(zip(self.rules, state)):
+        for i, (r, s) in enumerate(zip(self.rules, state, strict=True)):
             k = None if key is None else _fold(key, i)
             dw, s = r.update(dw, s, pre, post, dt, weights=weights, reward=reward, key=k)
             new.append(s)

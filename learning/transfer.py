@@ -74,7 +74,7 @@ class LinearSynapse(devices.Device):
     (e.g. a half-selected cell) nothing changes.
 
     Fields: ``g_min``, ``g_max``, ``g_ini``, ``dg`` [S]; ``v_th`` [V]; ``v_read`` [V];
-    ``noise`` (zero read noise)."""
+    ``noise`` (unused: reads are noiseless)."""
 
     State: ClassVar[type] = LinearSynapseState
     g_min: float = 0.0
@@ -95,6 +95,26 @@ class LinearSynapse(devices.Device):
 
     def state_defaults(self):
         return {"g": self.g_ini}
+
+    def check_state_values(self, values) -> None:
+        if "g" in values:
+            g = jnp.asarray(values["g"])
+            if g.size and not bool(jnp.all((g >= self.g_min) & (g <= self.g_max))):
+                raise ValueError(f"g must lie in [{self.g_min}, {self.g_max}] S")
+
+    def drift(self, state, t_s):
+        """No drift (ideal)."""
+        del t_s
+        return state
+
+    def read_noise(self, state, key, v_read=None):
+        """A noiseless read (ideal)."""
+        del key
+        return self.conductance(state, v_read)
+
+    def read_noise_moments(self, state, v_read=None):
+        g = self.conductance(state, v_read)
+        return g, jnp.zeros_like(g)
 
     def current(self, state, v):
         return state.g * v

@@ -4,9 +4,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from xbar.learning import rules, stdp
 
 from xbar import devices
-from xbar.learning import rules, stdp
 
 M, N, DT = 5, 3, 1e-3
 
@@ -73,7 +73,7 @@ def test_rule_contract(name):
 def _trace_leaves(rule, state):
     """(trace, tau) pairs of a rule's state."""
     if isinstance(rule, rules.Chain):
-        return [p for r, s in zip(rule.rules, state) for p in _trace_leaves(r, s)]
+        return [p for r, s in zip(rule.rules, state, strict=True) for p in _trace_leaves(r, s)]
     if isinstance(rule, stdp.PairSTDP):
         return [(state.x, rule.tau_plus), (state.y, rule.tau_minus)]
     if isinstance(rule, stdp.StochasticSTDP):
@@ -115,7 +115,7 @@ def test_traces_decay_with_their_time_constants(name):
             key=key,
         )
     after = _trace_leaves(rule, state)
-    for (b, tau), (a, _) in zip(before, after):
+    for (b, tau), (a, _) in zip(before, after, strict=True):
         assert float(jnp.max(jnp.abs(b))) > 0
         np.testing.assert_allclose(a, b * np.exp(-n_quiet * dt_quiet / tau), rtol=1e-12)
 

@@ -5,9 +5,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from xbar.learning import rules, stdp
 
 from xbar import devices
-from xbar.learning import rules, stdp
 
 DT = 1e-4  # [s]
 

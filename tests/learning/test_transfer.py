@@ -5,10 +5,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from xbar.learning import stdp, transfer
 
 import xbar
 from xbar import devices
-from xbar.learning import stdp, transfer
 
 DG = 0.25e-6
 MAP = xbar.ReferenceMapping(g_min=0.0, g_max=25e-6)

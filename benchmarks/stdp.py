@@ -1,0 +1,153 @@
+"""STDP on a crossbar: synapse updates per second of a full learning step.
+
+One step of pair STDP on an ``n x n`` synapse array: trace updates, the rule's
+asked-for change in outer-product form, the pulse decisions of the stochastic
+pulse-coincidence scheme (``xbar.learning.Coincidence``, one slot, V/2 biasing) and the
+device updates of every cell through ``xbar.apply_pulses`` (selected and half-selected
+cells), for the statistical PCM training model (``devices.PCMStatistical``) and the
+Stanford-PKU RRAM model (8 gap sub-steps per pulse). Throughput: ``n^2 / t_step``
+synapse-updates/s. Anchor, measured in the same run: the same STDP step on plain float
+weights (dense outer products, no devices). Pre and post neurons spike with probability
+``--rate`` per step (Poisson). Targets: >= 1e7 synapse-updates/s on a 2-core CPU,
+>= 1e9 /s on a GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+
+import jax
+import jax.numpy as jnp
+from _results import append_to_section, cpu_name, median_time  # this folder (sys.path[0])
+from xbar.learning import stdp, transfer
+
+import xbar
+from xbar import devices
+
+SECTION = "## STDP on crossbars (`benchmarks/stdp.py`)"
+
+
+def _spikes(key, n, rate):
+    k1, k2 = jax.random.split(key)
+    return (
+        (jax.random.uniform(k1, (n,)) < rate).astype(jnp.float32),
+        (jax.random.uniform(k2, (n,)) < rate).astype(jnp.float32),
+    )
+
+
+def workloads(n: int, rate: float):
+    rule = stdp.PairSTDP(a_plus=0.01, a_minus=0.0105)
+    dt = 1e-3
+    mapping = xbar.ReferenceMapping(g_min=0.0, g_max=25e-6)
+    pcm = devices.PCMStatistical()
+    pku = devices.StanfordPKU(n_substeps=8)
+    cases = [
+        (
+            "PCMStatistical",
+            xbar.Crossbar.create(pcm, (n, n), mapping=mapping, wiring=xbar.Wiring.ideal()),
+            transfer.Coincidence(dw_pulse=0.02, v_set=1.0, v_reset=-1.0),
+        ),
+        (
+            "StanfordPKU (8 sub-steps)",
+            xbar.Crossbar.create(
+                pku,
+                (n, n),
+                mapping=xbar.ReferenceMapping(g_min=0.0, g_max=50e-6),
+                wiring=xbar.Wiring.ideal(),
+                gap=1.4e-9,
+            ),
+            transfer.Coincidence(
+                dw_pulse=0.02, v_set=1.45, v_reset=-1.3, width_set_s=5e-9, width_reset_s=20e-9
+            ),
+        ),
+    ]
+
+    def device_step(xb, scheme):
+        @jax.jit
+        def step(state, traces, key):
+            k_s, k_d = jax.random.split(key)
+            pre, post = _spikes(k_s, n, rate)
+            rows, cols = rule.factors(traces, pre, post, dt)
+            asked = rows.T @ cols
+            _, traces = rule.update(None, traces, pre, post, dt)
+            new, rep = transfer.deliver(
+                xb.with_state(state), asked, scheme, k_d, factors=(rows, cols)
+            )
+            return new.state, traces, rep.total_energy_j, jnp.sum(rep.pulses)
+
+        return step
+
+    @jax.jit
+    def float_step(w, traces, key):
+        pre, post = _spikes(key, n, rate)
+        dw, traces = rule.update(None, traces, pre, post, dt)
+        return w + dw, traces
+
+    return cases, device_step, float_step, rule
+
+
+def run(n: int, rate: float, repeats: int):
+    cases, device_step, float_step, rule = workloads(n, rate)
+    key = jax.random.PRNGKey(0)
+    traces0 = rule.init((n, n), jnp.float32)
+    # warm traces so that the potentiation/depression terms are not empty
+    traces0 = stdp.PairTraces(
+        x=jnp.full((n,), 0.5, jnp.float32), y=jnp.full((n,), 0.5, jnp.float32)
+    )
+    rows = []
+    w = jnp.full((n, n), 0.5, jnp.float32)
+    t = median_time(lambda: float_step(w, traces0, key), repeats)
+    rows.append(("float weights (anchor, no devices)", n, t, n * n / t, None))
+    for name, xb, scheme in cases:
+        step = device_step(xb, scheme)
+        t = median_time(lambda s=step, xb=xb: s(xb.state, traces0, key), repeats)
+        _, _, e, pulses = step(xb.state, traces0, key)
+        rows.append((name, n, t, n * n / t, (float(e), int(pulses))))
+    return rows
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--n", type=int, default=1024)
+    p.add_argument("--rate", type=float, default=0.02, help="spike probability per step")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--quick", action="store_true", help="smoke run: 128 x 128, no RESULTS entry")
+    p.add_argument("--no-write", action="store_true")
+    args = p.parse_args()
+    n = 128 if args.quick else args.n
+    rows = run(n, args.rate, 2 if args.quick else args.repeats)
+    target = 1e7
+    header = (
+        "| workload | array | time per step [s] | throughput [synapse-updates/s] | energy, pulses per step | target |\n"
+        "|---|---|---|---|---|---|\n"
+    )
+    table = header + "".join(
+        f"| {name} | {n}x{n} | {t:.4f} | {rate:.3g} | "
+        + ("-" if extra is None else f"{extra[0]:.3g} J, {extra[1]}")
+        + (" | (anchor) |\n" if extra is None else f" | {'>=' if rate >= target else '<'} 1e7 |\n")
+        for name, n, t, rate, extra in rows
+    )
+    info = (
+        f"{datetime.date.today().isoformat()}, jax {jax.__version__}, backend "
+        f"{jax.default_backend()} ({cpu_name()}), {os.cpu_count()} CPU threads, float32, "
+        f"spike probability {args.rate} per step, load average {os.getloadavg()[0]:.1f} "
+        "(machine shared with other jobs: timings disturbed)"
+    )
+    note = "No GPU lent for this run: the GPU target (>= 1e9 synapse-updates/s) is not measured."
+    print(info)
+    print(table)
+    print(note)
+    if not (args.no_write or args.quick):
+        append_to_section(
+            SECTION,
+            f"{info}\n\n{table}\n{note}",
+            intro="One pair-STDP learning step on an n x n array (traces, pulse decisions, "
+            "device updates of all cells through xbar.apply_pulses). Targets: >= 1e7 "
+            "synapse-updates/s (2-core CPU), >= 1e9 /s (GPU).",
+        )
+
+
+if __name__ == "__main__":
+    main()
