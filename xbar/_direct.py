@@ -1,10 +1,10 @@
 """Direct solver of the crossbar system: Woodbury + block-tridiagonal elimination.
 
-Private helper of :mod:`xbar.solve`.  Solves the symmetric positive definite system
+The algebra of the solver ``xbar.Direct`` (``xbar.solvers``).  Solves the symmetric positive definite system
 
     K z = b,        K = I + S A_w S + S A_b S,
 
-of ``_nodal`` (``S = sqrt(D)``, ``A_w``/``A_b`` the word-line / bit-line resistance
+of ``xbar._wires.Operator`` (``S = sqrt(D)``, ``A_w``/``A_b`` the word-line / bit-line resistance
 operators) without iterating.  One line family, the "dense" one, is kept inside blocks;
 the other, the "tridiagonal" one, couples neighbouring blocks.  With ``P_d = I + S A_d S``
 (block diagonal: one ``Q x Q`` block per line) and ``T_t = A_t^{-1}`` (the tridiagonal
@@ -27,7 +27,7 @@ The block size ``Q`` is the shorter side of the array (the blocks are rows when
 ``N <= M``, else columns).  Storage: two ``(P, Q, Q)`` arrays.
 
 Zero-resistance segments have no conductance; as in the line preconditioner they are
-floored (``_nodal._chain_conductances``), so the factorisation is then the exact inverse
+floored (``chain_conductances``), so the factorisation is then the exact inverse
 of a slightly perturbed system and :func:`solve` recovers the exact answer by iterative
 refinement against the true operator (its residual test decides convergence).  A family
 without any resistance is handled exactly (``P_d = I`` or ``A_t = 0``).
@@ -43,40 +43,17 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from . import _nodal
-
-# ---------------------------------------------------------------------------------------
-# Orientation: map (M, N) fields onto canonical (P, Q) blocks
-# ---------------------------------------------------------------------------------------
-#
-# Canonical form: block p (axis -2) is one line of the dense family, running along q
-# (axis -1) from its grounded end q = 0; the tridiagonal family runs along p from its
-# grounded end p = 0.  "rows": blocks are word lines (rows flipped so that the sense row
-# M-1 is p = 0); "cols": blocks are bit lines (transposed, rows flipped so that the
-# sense end is q = 0; word lines then run along p from the driver at p = 0).
-
-
-def orientation(M: int, N: int) -> str:
-    """Blocks along the shorter side: ``"rows"`` (block size N) if ``N <= M`` else ``"cols"``."""
-    return "rows" if N <= M else "cols"
-
-
-def to_canonical(x: jax.Array, orient: str) -> jax.Array:
-    if orient == "rows":
-        return x[..., ::-1, :]
-    return jnp.swapaxes(x, -1, -2)[..., ::-1]
-
-
-def from_canonical(x: jax.Array, orient: str) -> jax.Array:
-    if orient == "rows":
-        return x[..., ::-1, :]
-    return jnp.swapaxes(x[..., ::-1], -1, -2)
-
-
-def families(R_wl: jax.Array, R_bl: jax.Array, orient: str) -> tuple[jax.Array, jax.Array]:
-    """``(R_dense, R_tridiagonal)`` in canonical layout."""
-    Rw, Rb = to_canonical(R_wl, orient), to_canonical(R_bl, orient)
-    return (Rw, Rb) if orient == "rows" else (Rb, Rw)
+from . import _wires
+from ._chains import (
+    chain_conductances,
+    chain_factor,
+    families,
+    from_canonical,
+    orientation,
+    to_canonical,
+    tridiag_apply,
+)
+from ._refine import refine
 
 
 def factor_bytes(M: int, N: int, itemsize: int) -> int:
@@ -106,14 +83,14 @@ def factor(D: jax.Array, Rd: jax.Array, Rt: jax.Array, with_n: bool = False) -> 
     """
     P, Q = D.shape
     S = jnp.sqrt(lax.stop_gradient(D))
-    gd, has_d = _nodal._chain_conductances(Rd)
-    gt, has_t = _nodal._chain_conductances(Rt)
+    gd, has_d = chain_conductances(Rd)
+    gt, has_t = chain_conductances(Rt)
 
     # X_p = (T_d,p + D_p)^{-1}: segment q joins node q-1 (ground for q = 0) and node q.
     gd_next = jnp.concatenate([gd[:, 1:], jnp.zeros_like(gd[:, :1])], axis=1)
-    d, l = _nodal.chain_factor(gd.T, gd_next.T, D.T, grounded_start=True)  # (Q, P)
+    d, l = chain_factor(gd.T, gd_next.T, D.T, grounded_start=True)  # (Q, P)
     eye = jnp.broadcast_to(jnp.eye(Q, dtype=D.dtype)[:, None, :], (Q, P, Q))
-    X = _nodal._tridiag_apply(d[:, :, None], l[:, :, None], eye)  # X[q, p, r]
+    X = tridiag_apply(d[:, :, None], l[:, :, None], eye)  # X[q, p, r]
     X = jnp.moveaxis(X, 1, 0)
     X = 0.5 * (X + jnp.swapaxes(X, -1, -2))
     X = jnp.where(has_d, X, 0)
@@ -196,36 +173,10 @@ def apply(f: Factor, b: jax.Array) -> jax.Array:
 # ---------------------------------------------------------------------------------------
 
 
-def _refine(inv, op, b, tol, max_iter):
-    """Iterative refinement ``z += inv(b - K z)`` until ``||b - K z|| <= tol ||b||``.
-
-    ``op(z)`` returns ``(K z, aux)``; the ``aux`` of the returned ``z`` is returned too
-    (the wire drops ``A S z``, which the caller would otherwise compute again).
-    """
-    thresh = (tol * tol) * _nodal._dot(b, b)
-
-    def cond(state):
-        _, r, _, k = state
-        return (k < max_iter) & jnp.any(_nodal._dot(r, r) > thresh)
-
-    def residual(z):
-        Kz, aux = op(z)
-        return b - Kz, aux
-
-    def body(state):
-        z, r, _, k = state
-        z = z + inv(r)
-        return (z, *residual(z), k + 1)
-
-    z = inv(b)
-    z, r, aux, k = lax.while_loop(cond, body, (z, *residual(z), jnp.array(1, jnp.int32)))
-    return z, k, (_nodal._dot(r, r) <= thresh)[..., 0, 0], aux
-
-
 def solve_refined(S, R_wl, R_bl, b, tol, max_iter):
     """Solve ``(I + S A S) z = b`` by the direct factorisation + iterative refinement.
 
-    Same contract as ``_nodal.pcg``, plus ``A S z``: returns
+    Returns
     ``(z, steps, converged, A S z)``; stops when
     ``||b - K z||_2 <= tol ||b||_2`` for every right-hand side (the residual is computed
     with the true operator, so floored zero-resistance segments cannot make the answer
@@ -238,7 +189,7 @@ def solve_refined(S, R_wl, R_bl, b, tol, max_iter):
     Rd, Rt = families(R_wl, R_bl, orient)
 
     def op(z):
-        a = _nodal.apply_A(R_wl, R_bl, S * z)
+        a = _wires.apply_A(R_wl, R_bl, S * z)
         return z + S * a, a
 
     def one(s, r):
@@ -258,7 +209,7 @@ def solve_refined(S, R_wl, R_bl, b, tol, max_iter):
             rb = jnp.broadcast_to(r, shape).reshape((-1, M, N))
             return jax.vmap(one)(flat, rb).reshape(shape)
 
-    return _refine(inv, op, b, tol, max_iter)
+    return refine(inv, op, b, tol, max_iter)
 
 
 def effective_matrix_rows(G, R_wl, R_bl, v_probe, tol, max_iter):
@@ -306,15 +257,15 @@ def effective_matrix_rows(G, R_wl, R_bl, v_probe, tol, max_iter):
     Rw_s, Rb_s = lax.stop_gradient(R_wl), lax.stop_gradient(R_bl)
 
     def op(z):
-        return z + Ss * _nodal.apply_A(Rw_s, Rb_s, Ss * z), None
+        return z + Ss * _wires.apply_A(Rw_s, Rb_s, Ss * z), None
 
     def inv(r):
         return from_canonical(apply(f_s, to_canonical(r, "rows")), "rows")
 
     b = Ss * v_probe[:, None]
-    z, _, ok, _ = _refine(inv, op, b, tol, max_iter)
+    z, _, ok, _ = refine(inv, op, b, tol, max_iter)
     i_probe = jnp.sum(Ss * z, axis=0)
     pred = v_probe @ lax.stop_gradient(W)
-    scale = _nodal.max_abs(i_probe)
-    err = _nodal.max_abs(pred - i_probe) / jnp.where(scale > 0, scale, 1)
+    scale = _wires.max_abs(i_probe)
+    err = _wires.max_abs(pred - i_probe) / jnp.where(scale > 0, scale, 1)
     return W, err, ok

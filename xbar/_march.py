@@ -1,11 +1,11 @@
 """Marching (multiple-shooting) solver of the crossbar system, ``O(M N)`` per input.
 
-Private helper of :mod:`xbar.solve`.  Solves the same symmetric positive definite system
+The algebra of the solver ``xbar.March`` (``xbar.solvers``).  Solves the same symmetric positive definite system
 as ``xbar._direct``,
 
     K z = r,        K = I + S A_d S + S A_t S,
 
-in the canonical ``(P, Q)`` layout of ``xbar._direct`` (block ``p`` is one line of the
+in the canonical ``(P, Q)`` layout of ``xbar._chains`` (block ``p`` is one line of the
 "dense" family, running along ``q`` from its grounded end ``q = 0``; the other family
 runs along ``p`` from its grounded end ``p = 0`` to its open end ``p = P - 1``), but
 without any dense ``Q x Q`` algebra per block.
@@ -44,7 +44,7 @@ the rounding that growth can amplify (float64 at its default ``tol``), the exact
 ``r - K z`` follows from the segment-end states alone (:func:`_shoot`), and the
 refinement carries only those states and the marched reductions; otherwise
 (float32, a tighter ``tol``, segments not planned) every test applies the exact operator
-(``xbar._direct._refine``).  An inaccurate march is reported, never returned silently.
+(``xbar.refine``).  An inaccurate march is reported, never returned silently.
 
 Dense line solve (step 1), cancellation-free and exact for zero-resistance segments.
 The currents ``I_q`` in the dense line's segments obey, from the open end,
@@ -54,7 +54,7 @@ node ``q``) and ``h_q = S_q y_q + alpha_q h_{q+1}``; from the grounded end
 ``phi_q = beta_q (phi_{q-1} + Rd[q] h_q)``, ``beta_q = 1 / (1 + E_q Rd[q])``.  Only
 resistances enter and all coefficients lie in ``(0, 1]``.  Both first-order recurrences
 are evaluated in blocks of ``_BLK`` with small triangular matrices of coefficient
-products (batched matrix products, as ``_nodal.cumsum``).
+products (batched matrix products, as ``xbar._wires.cumsum``).
 
 References: multiple shooting and the Riccati transformation for linear boundary value
 problems, Ascher, Mattheij & Russell, "Numerical Solution of Boundary Value Problems for
@@ -72,7 +72,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _direct, _nodal
+from . import _wires
+from ._chains import families, from_canonical, orientation, to_canonical
+from ._refine import refine
 
 _BLK = 16  # block length of the blocked recurrences
 
@@ -99,7 +101,7 @@ def plan(G, R_wl, R_bl, itemsize: int) -> int | None:
     """
     G, R_wl, R_bl = (np.asarray(a, dtype=np.float64) for a in (G, R_wl, R_bl))
     M, N = G.shape
-    orient = _direct.orientation(M, N)
+    orient = orientation(M, N)
     canon = (lambda a: a[::-1, :]) if orient == "rows" else (lambda a: a.T[:, ::-1])
     D = canon(G)
     Rt = canon(R_bl if orient == "rows" else R_wl)
@@ -153,8 +155,9 @@ def _recurrence(a: jax.Array):
 
     te_shift = jnp.concatenate([jnp.zeros_like(te[..., :1]), te[..., :-1]], axis=-1)
     e_shift = jnp.concatenate([jnp.zeros_like(eye_b[:1]), eye_b[:-1]], axis=0)
-    _, T2 = lax.scan(col, jnp.zeros(tuple(lead) + (nb,), a.dtype),
-                     (jnp.moveaxis(te_shift, -1, 0), e_shift))  # T2[k, ..., k']
+    _, T2 = lax.scan(
+        col, jnp.zeros(tuple(lead) + (nb,), a.dtype), (jnp.moveaxis(te_shift, -1, 0), e_shift)
+    )  # T2[k, ..., k']
     T2 = jnp.moveaxis(T2, 0, -1)  # (..., k', k)
     return Tm, tau, T2
 
@@ -198,8 +201,12 @@ def _row_coefficients(D: jax.Array, Rd: jax.Array):
         E = D_q + al * E_next
         return E, (E, al)
 
-    _, (E, al) = lax.scan(step, jnp.zeros_like(D[..., 0]),
-                          (jnp.moveaxis(D, -1, 0), jnp.moveaxis(Rd_next, -1, 0)), reverse=True)
+    _, (E, al) = lax.scan(
+        step,
+        jnp.zeros_like(D[..., 0]),
+        (jnp.moveaxis(D, -1, 0), jnp.moveaxis(Rd_next, -1, 0)),
+        reverse=True,
+    )
     E, al = jnp.moveaxis(E, 0, -1), jnp.moveaxis(al, 0, -1)
     return al, 1 / (1 + E * Rd)
 
@@ -209,7 +216,7 @@ def _layout(x: jax.Array, K: int, L: int, nb: int, b: int) -> jax.Array:
     return jnp.swapaxes(x.reshape(K, L, nb, 1, b), 0, 1)
 
 
-def factor(S: jax.Array, Rd: jax.Array, Rt: jax.Array, K: int) -> Factor:
+def factor(S: jax.Array, Rd: jax.Array, Rt: jax.Array, K: int, dform: bool = False) -> Factor:
     """Factorise ``K`` (canonical ``S``, dense-family ``Rd``, marching-family ``Rt``).
 
     Pads the dense lines to a multiple of ``_BLK`` and the marching lines to ``K L``
@@ -224,11 +231,14 @@ def factor(S: jax.Array, Rd: jax.Array, Rt: jax.Array, K: int) -> Factor:
     nb = Qp // b
     pad = ((0, Pp - P), (0, Qp - Q))
     S, Rd, Rt = (jnp.pad(a, pad) for a in (S, Rd, Rt))
-    al, beta = _row_coefficients(S * S, Rd)
+    # dform: ``S`` holds the conductances D = S^2 themselves, and the marches run in
+    # D-form (:func:`_march`), so that derivatives stay finite at D = 0.
+    al, beta = _row_coefficients(S if dform else S * S, Rd)
     ops_h = _reverse_recurrence(al.reshape(Pp, Qp))
     ops_p = _recurrence(beta)
     rows = dict(
-        S=_layout(S, K, L, nb, b), Rt=_layout(Rt, K, L, nb, b),
+        S=_layout(S, K, L, nb, b),
+        Rt=_layout(Rt, K, L, nb, b),
         w=_layout(beta * Rd, K, L, nb, b),
         h=tuple(jnp.swapaxes(o.reshape((K, L) + o.shape[1:]), 0, 1) for o in ops_h),
         p=tuple(jnp.swapaxes(o.reshape((K, L) + o.shape[1:]), 0, 1) for o in ops_p),
@@ -238,6 +248,7 @@ def factor(S: jax.Array, Rd: jax.Array, Rt: jax.Array, K: int) -> Factor:
     cumRt = jnp.cumsum(Rt.reshape(K, L, Qp), axis=1)  # (K, L, Qp)
     rows["cumRt"] = _layout(cumRt.reshape(Pp, Qp), K, L, nb, b)
     f = Factor(rows, (P, Q, Pp, Qp, nb, b), K, L, None, None, None, None, cumRt)
+    f.dform = dform
     # Homogeneous transfer of every segment: basis states (phi = e_k, J = 0) and
     # (phi = 0, J = e_k), all segments at once; columns of [[A, Bm], [C, Dm]].
     eye = jnp.eye(Qp, dtype=S.dtype)
@@ -270,6 +281,8 @@ def factor(S: jax.Array, Rd: jax.Array, Rt: jax.Array, K: int) -> Factor:
 
     _, (Y, lu) = lax.scan(sweep, jnp.zeros_like(A[0]), (A, Bm, C, Dm), reverse=True)
     out = Factor(rows, f.shape, K, L, Y, Bm, Dm, lu, cumRt)
+    out.dform = dform
+    out.C = C  # bottom current per unit top potential (segment 0: the output currents)
     out.S = S  # padded canonical
     out.norm = _norm_weights(S, cumRt)
     return out
@@ -304,6 +317,15 @@ def _march(f: Factor, source, phi, J, keep: bool, norm: bool = False):
         row, l = inp
         S = row["S"]
         r = None if source is None else source(l, row)
+        if getattr(f, "dform", False):
+            # D-form (S holds D): ``r`` is the scaled right-hand side ``S r``, and every
+            # S below enters as S * S = D.
+            Sy = -S * phi if r is None else r - S * phi
+            h = jax.vmap(_apply_rec, (0, 0, None))(row["h"], Sy, True)
+            ph = jax.vmap(_apply_rec, (0, 0, None))(row["p"], row["w"] * h, False)
+            J = J + (Sy - S * ph)
+            phi = phi - row["Rt"] * J
+            return (phi, J, out, b2), None
         y = -S * phi if r is None else r - S * phi
         if norm:
             real = (jnp.arange(K) * L + l < f.shape[0])[:, None]  # (K, 1): p < P
@@ -319,8 +341,9 @@ def _march(f: Factor, source, phi, J, keep: bool, norm: bool = False):
 
     out = jnp.zeros((B, K, L, Qp), phi.dtype) if keep else None
     b2 = jnp.zeros((B,), phi.dtype) if norm else None
-    (phi, J, out, b2), _ = lax.scan(step, (blocked(phi), blocked(J), out, b2),
-                                    (f.rows, jnp.arange(L)), reverse=True)
+    (phi, J, out, b2), _ = lax.scan(
+        step, (blocked(phi), blocked(J), out, b2), (f.rows, jnp.arange(L)), reverse=True
+    )
 
     def unblocked(x):
         return jnp.swapaxes(x, 1, 2).reshape(K, B, Qp)
@@ -400,8 +423,9 @@ def _shoot(f: Factor, source, B: int, dtype, norm: bool = False):
         c = eta @ Dm.T + pJ_s
         return c - a @ Yn.T, (eta, a)
 
-    _, (eta, a) = lax.scan(fwd, jnp.zeros((B, Qp), dtype), (f.Bm, f.Dm, Y_next, pphi, pJ),
-                           reverse=True)
+    _, (eta, a) = lax.scan(
+        fwd, jnp.zeros((B, Qp), dtype), (f.Bm, f.Dm, Y_next, pphi, pJ), reverse=True
+    )
 
     # Back substitution up from the grounded end (phi below segment 0 is ground, 0):
     # phi_top = Phi^{-1} (phi_below - a).
@@ -497,7 +521,7 @@ def _field_drive(x: jax.Array, scaled: bool):
         if orient == "rows":
             src = _rows_source(fac, xb, True, scaled)
         else:  # canonical = transposed: one copy of the batch
-            src = _rows_source(fac, _direct.to_canonical(xb, orient), False, scaled)
+            src = _rows_source(fac, to_canonical(xb, orient), False, scaled)
         return src, xb.shape[0]
 
     return drive, x.shape[:-2]
@@ -542,9 +566,9 @@ def _refined(S, R_wl, R_bl, drive, tol, max_iter, K):
     ``O(K Q)`` segment mismatches per input.
     """
     M, N = S.shape
-    orient = _direct.orientation(M, N)
-    Rd, Rt = _direct.families(R_wl, R_bl, orient)
-    fac = factor(_direct.to_canonical(S, orient), Rd, Rt, K)
+    orient = orientation(M, N)
+    Rd, Rt = families(R_wl, R_bl, orient)
+    fac = factor(to_canonical(S, orient), Rd, Rt, K)
     drive, batch = drive
     src, B = drive(fac, S, orient)
     dtype = S.dtype
@@ -568,29 +592,29 @@ def _refined(S, R_wl, R_bl, drive, tol, max_iter, K):
     def assemble(red, D0, DJ):
         """``A S z`` ``(b, M, N)`` of batch-leading parts (any leading chunk of them)."""
         diff = D0[:, :, None, :] + DJ[:, :, None, :] * fac.cumRt[None]
-        return _direct.from_canonical((red + diff.reshape(red.shape))[:, :P, :Q], orient)
+        return from_canonical((red + diff.reshape(red.shape))[:, :P, :Q], orient)
 
     parts = (red.reshape(B, Pp, Qp), jnp.swapaxes(D0, 0, 1), jnp.swapaxes(DJ, 0, 1))
     res = -Sc * _cut(fac, _expand(fac, d0, dJ))
-    res = _direct.from_canonical(res, orient).reshape(batch + (M, N))
+    res = from_canonical(res, orient).reshape(batch + (M, N))
     return parts, assemble, res, k, (rn <= thresh).reshape(batch)
 
 
 def _exact_refined(S, R_wl, R_bl, b, tol, max_iter, K):
     """Refinement whose every residual test applies the exact operator."""
     M, N = S.shape
-    orient = _direct.orientation(M, N)
-    Rd, Rt = _direct.families(R_wl, R_bl, orient)
-    fac = factor(_direct.to_canonical(S, orient), Rd, Rt, K)
+    orient = orientation(M, N)
+    Rd, Rt = families(R_wl, R_bl, orient)
+    fac = factor(to_canonical(S, orient), Rd, Rt, K)
 
     def inv(r):
-        return _direct.from_canonical(apply(fac, _direct.to_canonical(r, orient))[0], orient)
+        return from_canonical(apply(fac, to_canonical(r, orient))[0], orient)
 
     def op(z):
-        a = _nodal.apply_A(R_wl, R_bl, S * z)
+        a = _wires.apply_A(R_wl, R_bl, S * z)
         return z + S * a, a
 
-    return _direct._refine(inv, op, b, tol, max_iter)
+    return refine(inv, op, b, tol, max_iter)
 
 
 def solve_refined(S, R_wl, R_bl, b, tol, max_iter, K, planned=False):
@@ -606,26 +630,9 @@ def solve_refined(S, R_wl, R_bl, b, tol, max_iter, K, planned=False):
     S = lax.stop_gradient(S)
     if not trusted(planned, tol, b.dtype):
         return _exact_refined(S, R_wl, R_bl, b, tol, max_iter, K)
-    parts, assemble, res, k, ok = _refined(S, R_wl, R_bl, _field_drive(b, False), tol,
-                                           max_iter, K)
+    parts, assemble, res, k, ok = _refined(S, R_wl, R_bl, _field_drive(b, False), tol, max_iter, K)
     ASz = assemble(*parts).reshape(b.shape)
     return b - S * ASz - res, k, ok, ASz
-
-
-def solve_J(S, R_wl, R_bl, rhs, tol, max_iter, K, planned=False):
-    """``x = rhs - A S z`` with ``(I + S A S) z = S rhs``: ``(x, steps, converged)``.
-
-    The contract of ``xbar._nodal.solve_J`` for the marching solver; on the trusted path
-    the drive ``rhs`` is read in place and scaled block by block (``S rhs`` is never
-    stored).
-    """
-    S = lax.stop_gradient(S)
-    if not trusted(planned, tol, rhs.dtype):
-        _, k, ok, ASz = _exact_refined(S, R_wl, R_bl, S * rhs, tol, max_iter, K)
-        return rhs - ASz, k, ok
-    parts, assemble, _, k, ok = _refined(S, R_wl, R_bl, _field_drive(rhs, True), tol,
-                                         max_iter, K)
-    return rhs - assemble(*parts).reshape(rhs.shape), k, ok
 
 
 def solve_lines(S, R_wl, R_bl, v_in, v_col, tol, max_iter, K):
@@ -638,6 +645,52 @@ def solve_lines(S, R_wl, R_bl, v_in, v_col, tol, max_iter, K):
     ``(..., N)`` with the same leading axes.
     """
     S = lax.stop_gradient(S)
-    parts, assemble, _, k, ok = _refined(S, R_wl, R_bl, _line_drive(v_in, v_col), tol,
-                                         max_iter, K)
+    parts, assemble, _, k, ok = _refined(S, R_wl, R_bl, _line_drive(v_in, v_col), tol, max_iter, K)
     return parts, assemble, k, ok
+
+
+def effective_rows(D: jax.Array, Rd: jax.Array, Rt: jax.Array, K: int) -> jax.Array:
+    """Output currents of all ``P`` unit inputs, canonical ``"rows"`` layout (``N <= M``).
+
+    ``D`` ``(P, Q)``: canonical conductances ``G`` (the march runs in D-form, so that
+    derivatives stay finite at ``G = 0``); ``Rd``, ``Rt``: word-line / bit-line
+    resistances in canonical layout.  A unit input on block ``p`` drives the right-hand
+    side ``S`` on that block only.  Only the outputs are needed, so the march keeps no
+    fields: one march of the ``P`` inputs from zero states gives the particular states at
+    the segment ends, the Riccati sweep and back substitution of :func:`_shoot` give the
+    top state of every segment, and the current leaving the bottom of segment 0 (the
+    sense row) is ``C_0 phi_top + Dm_0 J_top + J_particular``: the outputs.  Cost
+    ``O(P^2 Q)`` on top of the factorisation (``O(P Q^2)``), no ``(P, P, Q)`` field.
+    Returns ``(P inputs, Q outputs)``, input ``p`` being canonical block ``p``.
+    """
+    P, Q = D.shape
+    S = D
+    f = factor(D, Rd, Rt, K, dform=True)
+    _, _, Pp, Qp, nb, b = f.shape
+    L = f.L
+    eye = jnp.pad(jnp.eye(P, dtype=S.dtype), ((0, 0), (0, Pp - P))).reshape(P, K, L)
+
+    def source(l, row):
+        a = lax.dynamic_index_in_dim(eye, l, 2, keepdims=False)  # (B, K)
+        r = jnp.broadcast_to(a[:, :, None], (P, K, Qp))
+        return jnp.transpose(r.reshape(P, K, nb, b), (1, 2, 0, 3)) * row["S"]
+
+    zero = jnp.zeros((K, P, Qp), S.dtype)
+    pphi, pJ, _ = _march(f, source, zero, zero, False)
+    Y_next = jnp.concatenate([jnp.zeros_like(f.Y[:1]), f.Y[:-1]])
+
+    def fwd(eta, inp):
+        Bm, Dm, Yn, pphi_s, pJ_s = inp
+        a = eta @ Bm.T + pphi_s
+        c = eta @ Dm.T + pJ_s
+        return c - a @ Yn.T, (eta, a)
+
+    _, (eta, a) = lax.scan(
+        fwd, jnp.zeros((P, Qp), S.dtype), (f.Bm, f.Dm, Y_next, pphi, pJ), reverse=True
+    )
+    # segment 0 only: phi_top = Phi_0^{-1} (0 - a_0); J_top = Y_0 phi_top + eta_0
+    lu0 = jax.tree_util.tree_map(lambda x: x[0], f.lu)
+    top = jax.scipy.linalg.lu_solve(lu0, (-a[0]).T).T
+    J_top = top @ f.Y[0].T + eta[0]
+    out = top @ f.C[0].T + J_top @ f.Dm[0].T + pJ[0]
+    return out[:, :Q]

@@ -166,15 +166,20 @@ def test_against_ngspice(case):
         G, v, r_wl, r_bl, r_src, r_sense, sinh_v0=V0 if nonlinear else None
     )
     sol = xbar.solve(
-        G, v, r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense,
+        G,
+        v,
+        r_wl=r_wl,
+        r_bl=r_bl,
+        r_src=r_src,
+        r_sense=r_sense,
         iv=sinh_cell if nonlinear else None,
     )
     vmax = np.max(np.abs(v))
     kw = dict(r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense)
-    direct = xbar.solve(G, v, **kw, iv=sinh_cell if nonlinear else None, preconditioner="direct")
+    direct = xbar.solve(G, v, **kw, iv=sinh_cell if nonlinear else None, solver=xbar.Direct())
     runs = [sol, direct]
     if not nonlinear:
-        runs.append(xbar.solve(G, v, **kw, preconditioner="march"))
+        runs.append(xbar.solve(G, v, **kw, solver=xbar.March.plan(G, **kw)))
     for s in runs:
         assert bool(s.converged)
         np.testing.assert_allclose(s.i_out, i_ref, rtol=1e-8)
@@ -201,12 +206,18 @@ def test_column_hold_voltages_against_ngspice(nonlinear):
     vc[3] = 0.0
     kw = dict(r_wl=rng.uniform(0.5, 10.0, (M, N)), r_bl=3.0, r_src=4.0, r_sense=2.0)
     i_ref, vw_ref, vb_ref = _spice.run(
-        G, v, kw["r_wl"], kw["r_bl"], kw["r_src"], kw["r_sense"],
-        sinh_v0=V0 if nonlinear else None, v_col=vc,
+        G,
+        v,
+        kw["r_wl"],
+        kw["r_bl"],
+        kw["r_src"],
+        kw["r_sense"],
+        sinh_v0=V0 if nonlinear else None,
+        v_col=vc,
     )
     iv = sinh_cell if nonlinear else None
-    for pc in ("jacobi", "direct"):
-        s = xbar.solve(G, v, **kw, iv=iv, v_col=vc, preconditioner=pc)
+    for pc in (xbar.CG(), xbar.Direct()):
+        s = xbar.solve(G, v, **kw, iv=iv, v_col=vc, solver=pc)
         assert bool(s.converged)
         np.testing.assert_allclose(s.i_out, i_ref, rtol=1e-8, atol=1e-8 * np.max(np.abs(i_ref)))
         np.testing.assert_allclose(s.v_wl, vw_ref, rtol=0, atol=1e-8 * vw)
@@ -278,7 +289,12 @@ def test_kcl_and_power_balance(nonlinear):
     v = rng.uniform(-0.5, 0.5, (2, M))
     law = (lambda u: sinh_cell(G, u)) if nonlinear else (lambda u: G * u)
     sol = xbar.solve(
-        G, v, r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense,
+        G,
+        v,
+        r_wl=r_wl,
+        r_bl=r_bl,
+        r_src=r_src,
+        r_sense=r_sense,
         iv=sinh_cell if nonlinear else None,
     )
     check_kcl_and_power(sol, v, G, r_wl, r_bl, r_src, r_sense, law, rtol=1e-9)
@@ -326,19 +342,19 @@ def test_against_scipy_sparse_nodal_solve():
     np.testing.assert_allclose(v @ np.asarray(W), i_ref, rtol=0, atol=i_tol)
 
 
-@pytest.mark.parametrize("method", ["jacobi", "direct"])
+@pytest.mark.parametrize("method", [xbar.CG(), xbar.Direct()], ids=["cg", "direct"])
 def test_batch_processed_in_chunks(monkeypatch, method):
     """On CPU the wire operator runs over a batch a few fields at a time; force chunks
     of 2 fields (3 chunks) and check linear cells against the scipy nodal solve, sinh
     cells against KCL / power balance, and gradients against finite differences."""
-    from xbar import _nodal
+    from xbar import _wires
 
     M, N = 11, 7  # a shape no other test compiles (the chunk size is read when tracing)
-    monkeypatch.setattr(_nodal, "_CHUNK_ELEMS", 2 * M * N)
+    monkeypatch.setattr(_wires, "_CHUNK_ELEMS", 2 * M * N)
     rng = np.random.default_rng(13)
     G = rng.uniform(1e-5, 2e-3, (M, N))
     v = rng.uniform(-0.5, 0.5, (6, M))
-    kw = dict(r_wl=3.0, r_bl=5.0, r_src=1.0, r_sense=2.0, preconditioner=method)
+    kw = dict(r_wl=3.0, r_bl=5.0, r_src=1.0, r_sense=2.0, solver=method)
     i_ref, vw_ref, vb_ref = scipy_nodal(G, v, 3.0, 5.0, 1.0, 2.0)
     sol = xbar.solve(G, v, **kw)
     np.testing.assert_allclose(sol.i_out, i_ref, rtol=0, atol=1e-9 * np.max(np.abs(i_ref)))
@@ -347,8 +363,7 @@ def test_batch_processed_in_chunks(monkeypatch, method):
     sol = xbar.solve(G, v, **kw, iv=sinh_cell)
     check_kcl_and_power(sol, v, G, 3.0, 5.0, 1.0, 2.0, lambda u: sinh_cell(G, u), 1e-8)
     w = rng.normal(size=N)
-    _fd_check(lambda G_, v_: jnp.sum(xbar.solve(G_, v_, **kw, iv=sinh_cell).i_out @ w),
-              (G, v), rng)
+    _fd_check(lambda G_, v_: jnp.sum(xbar.solve(G_, v_, **kw, iv=sinh_cell).i_out @ w), (G, v), rng)
 
 
 def test_1t1r_series_resistance():
@@ -360,8 +375,16 @@ def test_1t1r_series_resistance():
     # series combination is again a resistor: reference with G_eff in the scipy network
     i_ref, *_ = scipy_nodal(G / (1 + r_acc * G), v, 3.0, 2.0, 1.0, 1.0)
     for iv in (None, lambda G, u: G * u):  # linear path and the nested-Newton path
-        sol = xbar.solve(G, v, r_wl=3.0, r_bl=2.0, r_src=1.0, r_sense=1.0,
-                         r_cell_series=r_acc, iv=iv)
+        sol = xbar.solve(
+            G,
+            v,
+            r_wl=3.0,
+            r_bl=2.0,
+            r_src=1.0,
+            r_sense=1.0,
+            cell=xbar.cells.OneTOneR(r_access=r_acc),
+            iv=iv,
+        )
         np.testing.assert_allclose(sol.i_out, i_ref[0], rtol=1e-9)
 
 
@@ -374,14 +397,17 @@ def test_1s1r_selector_ideal_wires():
     def selector(u):
         return i_s * jnp.sinh(u / v_s)
 
-    sol = xbar.solve(G, v, r_wl=0.0, r_bl=0.0, iv=sinh_cell, selector=selector,
-                     r_cell_series=200.0)
+    sol = xbar.solve(
+        G, v, r_wl=0.0, r_bl=0.0, iv=sinh_cell, cell=xbar.cells.Series(selector, r_series=200.0)
+    )
     ref = np.zeros(2)
     for i in range(2):
         for j in range(2):
+
             def h(x, i=i, j=j):
                 ic = G[i, j] * V0 * np.sinh(x / V0)
                 return ic - i_s * np.sinh((v[i] - x - 200.0 * ic) / v_s)
+
             x = brentq(h, min(0, v[i]), max(0, v[i]), xtol=1e-15, rtol=1e-15)
             ref[j] += G[i, j] * V0 * np.sinh(x / V0)
     np.testing.assert_allclose(sol.i_out, ref, rtol=1e-10)
@@ -403,8 +429,15 @@ def test_property_kcl_power(shape, seed, log_r, nonlinear):
     r_src, r_sense = rng.uniform(0, 10), rng.uniform(0, 10)
     v = rng.uniform(-0.5, 0.5, M) + 0.1
     law = (lambda u: sinh_cell(G, u)) if nonlinear else (lambda u: G * u)
-    sol = xbar.solve(G, v, r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense,
-                     iv=sinh_cell if nonlinear else None)
+    sol = xbar.solve(
+        G,
+        v,
+        r_wl=r_wl,
+        r_bl=r_bl,
+        r_src=r_src,
+        r_sense=r_sense,
+        iv=sinh_cell if nonlinear else None,
+    )
     check_kcl_and_power(sol, v, G, r_wl, r_bl, r_src, r_sense, law, rtol=1e-8)
 
 
@@ -450,16 +483,18 @@ def test_gradient_effective_matrix_and_1s1r():
     M, N = 4, 6
     G = rng.uniform(1e-5, 1e-3, (M, N))
     P = rng.normal(size=(M, N))
-    _fd_check(lambda G_, r: jnp.sum(P * xbar.effective_matrix(G_, r_wl=r, r_bl=30.0)),
-              (G, 10.0), rng)
+    _fd_check(
+        lambda G_, r: jnp.sum(P * xbar.effective_matrix(G_, r_wl=r, r_bl=30.0)), (G, 10.0), rng
+    )
     v = rng.uniform(0.3, 0.9, M)
 
     def sel(u):
         return 1e-5 * jnp.sinh(u / 0.1)
 
     def out(G_, v_):
-        s = xbar.solve(G_, v_, r_wl=10.0, r_bl=5.0, iv=sinh_cell, selector=sel,
-                       r_cell_series=300.0)
+        s = xbar.solve(
+            G_, v_, r_wl=10.0, r_bl=5.0, iv=sinh_cell, cell=xbar.cells.Series(sel, r_series=300.0)
+        )
         return jnp.sum(s.i_out * P[0])
 
     _fd_check(out, (G, v), rng)
@@ -533,6 +568,7 @@ def test_non_convergence_is_reported():
 def test_nan_from_the_cell_law_is_never_converged():
     """A cell law that returns NaN must not pass the convergence test.  64 x 64 fields:
     at that size XLA's vectorised CPU max reduction drops NaNs (all-NaN -> -inf)."""
+
     def broken(G, v):
         return jnp.where(jnp.abs(v) > 0.05, jnp.nan, G * v)
 
@@ -596,8 +632,8 @@ def test_bad_input_raises_value_error():
         xbar.solve(G, np.array([1.0, np.nan, 0.0]), r_wl=1.0, r_bl=1.0)
     with pytest.raises(ValueError, match="G"):
         xbar.solve(np.ones(3), v, r_wl=1.0, r_bl=1.0)
-    with pytest.raises(ValueError, match="r_cell_series"):
-        xbar.solve(G, v, r_wl=1.0, r_bl=1.0, r_cell_series=-5.0)
+    with pytest.raises(ValueError, match="r_access"):
+        xbar.solve(G, v, r_wl=1.0, r_bl=1.0, cell=xbar.cells.OneTOneR(r_access=-5.0))
     # traced values are checked at run time
     with pytest.raises(Exception, match="G"):
         jax.jit(lambda G: xbar.solve(G, v, r_wl=1.0, r_bl=1.0).i_out)(-G)
@@ -620,25 +656,29 @@ def test_line_preconditioner_against_scipy_and_fewer_iterations():
     v = rng.uniform(-0.5, 0.5, (3, M))
     i_ref, vw_ref, vb_ref = scipy_nodal(G, v, r_wl, r_bl, r_src, r_sense)
     kw = dict(r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense)
-    sol = xbar.solve(G, v, **kw, preconditioner="line")
+    sol = xbar.solve(G, v, **kw, solver=xbar.CG(xbar.LinePreconditioner()))
     np.testing.assert_allclose(sol.i_out, i_ref, rtol=0, atol=1e-9 * np.max(np.abs(i_ref)))
     np.testing.assert_allclose(sol.v_wl, vw_ref, rtol=0, atol=1e-9)
     np.testing.assert_allclose(sol.v_bl, vb_ref, rtol=0, atol=1e-9)
-    jac = xbar.solve(G, v, **kw, preconditioner="jacobi")
+    jac = xbar.solve(G, v, **kw, solver=xbar.CG())
     assert int(sol.cg_iterations) < int(jac.cg_iterations) / 2
-    W = xbar.effective_matrix(G, **kw, preconditioner="line")
+    W = xbar.effective_matrix(G, **kw, solver=xbar.CG(xbar.LinePreconditioner()))
     np.testing.assert_allclose(v @ np.asarray(W), i_ref, rtol=0, atol=1e-9 * np.max(np.abs(i_ref)))
     # nonlinear cells: Kirchhoff and energy balance from the returned node voltages
-    sol = xbar.solve(G, v, **kw, iv=sinh_cell, preconditioner="line")
-    check_kcl_and_power(sol, v, G, r_wl, r_bl, r_src, r_sense, lambda u: sinh_cell(G, u),
-                        rtol=1e-9)
+    sol = xbar.solve(G, v, **kw, iv=sinh_cell, solver=xbar.CG(xbar.LinePreconditioner()))
+    check_kcl_and_power(sol, v, G, r_wl, r_bl, r_src, r_sense, lambda u: sinh_cell(G, u), rtol=1e-9)
 
 
 def test_line_preconditioner_exact_limits():
     # ideal bit lines: the word-line factor is the exact inverse, CG needs one step
     N, r, g, v = 200, 1.0, 1e-4, 0.3
-    sol = xbar.solve(np.full((1, N), g), np.array([v]), r_wl=r, r_bl=0.0,
-                     preconditioner="line")
+    sol = xbar.solve(
+        np.full((1, N), g),
+        np.array([v]),
+        r_wl=r,
+        r_bl=0.0,
+        solver=xbar.CG(xbar.LinePreconditioner()),
+    )
     theta = np.arccosh(1 + r * g / 2)
     V = v * np.cosh((N - 0.5 - np.arange(N)) * theta) / np.cosh((N + 0.5) * theta)
     np.testing.assert_allclose(sol.v_wl[0], V, rtol=1e-10)
@@ -647,7 +687,7 @@ def test_line_preconditioner_exact_limits():
     rng = np.random.default_rng(0)
     G = rng.uniform(0, 1e-4, (7, 5))
     vv = rng.normal(size=(3, 7))
-    sol = xbar.solve(G, vv, r_wl=0.0, r_bl=0.0, preconditioner="line")
+    sol = xbar.solve(G, vv, r_wl=0.0, r_bl=0.0, solver=xbar.CG(xbar.LinePreconditioner()))
     bound = 2 * G.shape[0] * np.finfo(float).eps * (np.abs(vv) @ G)
     assert np.all(np.abs(np.asarray(sol.i_out) - vv @ G) <= bound)
 
@@ -666,14 +706,16 @@ def test_line_preconditioner_zero_segments():
     r_bl = rng.uniform(0.5, 20, (M, N)) * (rng.uniform(size=(M, N)) > 0.3)
     r_wl[3] = 0.0  # a whole word line without resistance
     v = rng.uniform(0, 0.4, M)
-    sol = xbar.solve(G, v, r_wl=r_wl, r_bl=r_bl, r_src=1.0, preconditioner="line")
+    sol = xbar.solve(
+        G, v, r_wl=r_wl, r_bl=r_bl, r_src=1.0, solver=xbar.CG(xbar.LinePreconditioner())
+    )
     assert bool(sol.converged) and float(sol.residual) < 1e-9
     # nodes joined by a zero segment are at the same voltage
     vw, vb = np.asarray(sol.v_wl), np.asarray(sol.v_bl)
     np.testing.assert_array_equal((vw[:, :-1] - vw[:, 1:])[r_wl[:, 1:] == 0], 0.0)
     np.testing.assert_array_equal((vb[:-1] - vb[1:])[r_bl[:-1] == 0], 0.0)
     # KCL at every bit-line node from the cell currents and nonzero-segment currents
-    ref = xbar.solve(G, v, r_wl=r_wl, r_bl=r_bl, r_src=1.0, preconditioner="jacobi")
+    ref = xbar.solve(G, v, r_wl=r_wl, r_bl=r_bl, r_src=1.0, solver=xbar.CG())
     np.testing.assert_allclose(sol.i_out, ref.i_out, rtol=1e-9)
 
 
@@ -685,19 +727,26 @@ def test_line_preconditioner_gradients_and_float32():
     w = rng.normal(size=N)
 
     def out(G, v, r):
-        s = xbar.solve(G, v, r_wl=r, r_bl=15.0, iv=sinh_cell, preconditioner="line")
+        s = xbar.solve(
+            G, v, r_wl=r, r_bl=15.0, iv=sinh_cell, solver=xbar.CG(xbar.LinePreconditioner())
+        )
         return jnp.dot(s.i_out, w)
 
     _fd_check(out, (G, v, 25.0), rng)
     M, N = 32, 24
     G = rng.uniform(1e-6, 1e-4, (M, N))
     v = rng.uniform(0, 0.3, M)
-    sol32 = xbar.solve(G.astype(np.float32), v.astype(np.float32), r_wl=2.0, r_bl=2.0,
-                       preconditioner="line")
+    sol32 = xbar.solve(
+        G.astype(np.float32),
+        v.astype(np.float32),
+        r_wl=2.0,
+        r_bl=2.0,
+        solver=xbar.CG(xbar.LinePreconditioner()),
+    )
     assert sol32.i_out.dtype == jnp.float32 and bool(sol32.converged)
     np.testing.assert_allclose(sol32.i_out, scipy_nodal(G, v, 2.0, 2.0)[0][0], rtol=2e-4)
-    with pytest.raises(ValueError, match="preconditioner"):
-        xbar.solve(G, v, r_wl=1.0, r_bl=1.0, preconditioner="ilu")
+    with pytest.raises(ValueError, match="solver"):
+        xbar.solve(G, v, r_wl=1.0, r_bl=1.0, solver="ilu")
 
 
 # ---------------------------------------------------------------------------------------
@@ -718,7 +767,9 @@ def _batched_1t1r_case(shape, seed, n_inputs, per_column_sense):
     v = rng.uniform(-0.5, 0.5, (n_inputs, M))
     g_cell = G / (1 + r_cs * G)  # linear cell + access resistor = series conductance
     refs = scipy_nodal(g_cell, v, r_wl, r_bl, r_src, r_sense)
-    kw = dict(r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense, r_cell_series=r_cs)
+    kw = dict(
+        r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense, cell=xbar.cells.OneTOneR(r_access=r_cs)
+    )
     return G, v, kw, refs
 
 
@@ -726,14 +777,13 @@ def _batched_1t1r_case(shape, seed, n_inputs, per_column_sense):
 def test_direct_against_scipy_batched_1t1r(shape):
     M, N = shape
     G, v, kw, (i_ref, vw_ref, vb_ref) = _batched_1t1r_case(shape, M * 100 + N, 30, False)
-    sol = xbar.solve(G, v, **kw, preconditioner="direct")
+    sol = xbar.solve(G, v, **kw, solver=xbar.Direct())
     assert bool(sol.converged) and int(sol.cg_iterations) == 1  # exact factorisation
     np.testing.assert_allclose(sol.i_out, i_ref, rtol=0, atol=1e-10 * np.max(np.abs(i_ref)))
     np.testing.assert_allclose(sol.v_wl, vw_ref, rtol=0, atol=1e-10)
     np.testing.assert_allclose(sol.v_bl, vb_ref, rtol=0, atol=1e-10)
-    W = xbar.effective_matrix(G, **kw, preconditioner="direct")
-    np.testing.assert_allclose(v @ np.asarray(W), i_ref, rtol=0,
-                               atol=1e-10 * np.max(np.abs(i_ref)))
+    W = xbar.effective_matrix(G, **kw, solver=xbar.Direct())
+    np.testing.assert_allclose(v @ np.asarray(W), i_ref, rtol=0, atol=1e-10 * np.max(np.abs(i_ref)))
     # "auto" (the marching solver for a batch this size) gives the same answer
     auto = xbar.solve(G, v, **kw)
     np.testing.assert_allclose(auto.i_out, sol.i_out, rtol=1e-9)
@@ -746,15 +796,15 @@ def test_direct_exact_limits_and_zero_segments():
     G[0, 0] = 0.0
     v = rng.normal(size=(4, M))
     # no wires at all: exactly v @ G
-    sol = xbar.solve(G, v, r_wl=0.0, r_bl=0.0, preconditioner="direct")
+    sol = xbar.solve(G, v, r_wl=0.0, r_bl=0.0, solver=xbar.Direct())
     bound = 2 * M * np.finfo(float).eps * (np.abs(v) @ G)
     assert np.all(np.abs(np.asarray(sol.i_out) - v @ G) <= bound)
     np.testing.assert_array_equal(xbar.effective_matrix(G, r_wl=0.0, r_bl=0.0), G)
     # one family without resistance (that family's factor is exact, not floored)
     for rw, rb in ((2.0, 0.0), (0.0, 2.0)):
         # reference: CG on the exact operator (it has no 1/r, zero wires are exact)
-        ref = xbar.solve(G, v, r_wl=rw, r_bl=rb, preconditioner="jacobi", tol=1e-13).i_out
-        sol = xbar.solve(G, v, r_wl=rw, r_bl=rb, preconditioner="direct")
+        ref = xbar.solve(G, v, r_wl=rw, r_bl=rb, solver=xbar.CG(), tol=1e-13).i_out
+        sol = xbar.solve(G, v, r_wl=rw, r_bl=rb, solver=xbar.Direct())
         assert int(sol.cg_iterations) == 1
         np.testing.assert_allclose(sol.i_out, ref, rtol=1e-9, atol=1e-15)
         W = xbar.effective_matrix(G, r_wl=rw, r_bl=rb)
@@ -763,8 +813,8 @@ def test_direct_exact_limits_and_zero_segments():
     # exact answer (compared with CG on the exact operator, which has no 1/r)
     r_wl = rng.uniform(0.5, 20, (M, N)) * (rng.uniform(size=(M, N)) > 0.3)
     r_bl = rng.uniform(0.5, 20, (M, N)) * (rng.uniform(size=(M, N)) > 0.3)
-    sol = xbar.solve(G, v, r_wl=r_wl, r_bl=r_bl, preconditioner="direct")
-    ref = xbar.solve(G, v, r_wl=r_wl, r_bl=r_bl, preconditioner="jacobi", tol=1e-13)
+    sol = xbar.solve(G, v, r_wl=r_wl, r_bl=r_bl, solver=xbar.Direct())
+    ref = xbar.solve(G, v, r_wl=r_wl, r_bl=r_bl, solver=xbar.CG(), tol=1e-13)
     assert bool(sol.converged)
     np.testing.assert_allclose(sol.i_out, ref.i_out, rtol=1e-9)
     W = xbar.effective_matrix(G, r_wl=r_wl, r_bl=r_bl)
@@ -780,20 +830,24 @@ def test_direct_newton_gradients_vmap_float32():
     P = rng.normal(size=(M, N))
 
     def out(G, v, r):
-        s = xbar.solve(G, v, r_wl=r, r_bl=15.0, iv=sinh_cell, preconditioner="direct")
+        s = xbar.solve(G, v, r_wl=r, r_bl=15.0, iv=sinh_cell, solver=xbar.Direct())
         return jnp.sum(s.i_out @ w)
 
     _fd_check(out, (G, v, 25.0), rng)
     # effective matrix through the elimination sweep (differentiated directly)
-    _fd_check(lambda G_, r: jnp.sum(P * xbar.effective_matrix(G_, r_wl=r, r_bl=30.0,
-                                                              preconditioner="direct")),
-              (G, 10.0), rng)
+    _fd_check(
+        lambda G_, r: jnp.sum(
+            P * xbar.effective_matrix(G_, r_wl=r, r_bl=30.0, solver=xbar.Direct())
+        ),
+        (G, 10.0),
+        rng,
+    )
     # a cell that is fully off: derivatives stay finite (no 1/sqrt(G) anywhere)
     G0 = G.copy()
     G0[1, 2] = 0.0
+
     def loss(G_):
-        return jnp.sum(P * xbar.effective_matrix(G_, r_wl=10.0, r_bl=30.0,
-                                                 preconditioner="direct"))
+        return jnp.sum(P * xbar.effective_matrix(G_, r_wl=10.0, r_bl=30.0, solver=xbar.Direct()))
 
     g = jax.grad(loss)(G0)
     assert np.all(np.isfinite(g))
@@ -803,27 +857,29 @@ def test_direct_newton_gradients_vmap_float32():
     np.testing.assert_allclose(g[1, 2], (loss(G0 + E) - loss(G0)) / h, rtol=1e-5)
     # Newton with the direct linear solver agrees with Jacobi-CG Newton
     ref = xbar.solve(G, v, r_wl=8.0, r_bl=4.0, iv=sinh_cell, tol=1e-12)
-    sol = xbar.solve(G, v, r_wl=8.0, r_bl=4.0, iv=sinh_cell, preconditioner="direct")
+    sol = xbar.solve(G, v, r_wl=8.0, r_bl=4.0, iv=sinh_cell, solver=xbar.Direct())
     np.testing.assert_allclose(sol.i_out, ref.i_out, rtol=1e-9)
     # vmap over arrays
     Gs = rng.uniform(1e-6, 1e-4, (3, 10, 7))
-    Ws = jax.jit(jax.vmap(lambda g: xbar.effective_matrix(g, r_wl=5.0, r_bl=5.0,
-                                                          preconditioner="direct")))(Gs)
+    Ws = jax.jit(
+        jax.vmap(lambda g: xbar.effective_matrix(g, r_wl=5.0, r_bl=5.0, solver=xbar.Direct()))
+    )(Gs)
     for k in range(3):
-        np.testing.assert_allclose(Ws[k], scipy_nodal(Gs[k], np.eye(10), 5.0, 5.0)[0],
-                                   rtol=1e-9)
+        np.testing.assert_allclose(Ws[k], scipy_nodal(Gs[k], np.eye(10), 5.0, 5.0)[0], rtol=1e-9)
     # float32
     M, N = 48, 32
     G = rng.uniform(1e-6, 1e-4, (M, N))
     v = rng.uniform(0, 0.3, (16, M))
     ref = scipy_nodal(G, v, 2.0, 2.0)[0]
-    s32 = xbar.solve(G.astype(np.float32), v.astype(np.float32), r_wl=2.0, r_bl=2.0,
-                     preconditioner="direct")
+    s32 = xbar.solve(
+        G.astype(np.float32), v.astype(np.float32), r_wl=2.0, r_bl=2.0, solver=xbar.Direct()
+    )
     assert s32.i_out.dtype == jnp.float32 and bool(s32.converged)
     np.testing.assert_allclose(s32.i_out, ref, rtol=1e-4, atol=1e-4 * np.max(ref))
     W32 = xbar.effective_matrix(G.astype(np.float32), r_wl=2.0, r_bl=2.0)
-    np.testing.assert_allclose(v @ np.asarray(W32, np.float64), ref, rtol=1e-4,
-                               atol=1e-4 * np.max(ref))
+    np.testing.assert_allclose(
+        v @ np.asarray(W32, np.float64), ref, rtol=1e-4, atol=1e-4 * np.max(ref)
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -837,7 +893,7 @@ def test_march_against_scipy_batched_1t1r(shape):
     both signs; node voltages and currents against the scipy nodal solve."""
     M, N = shape
     G, v, kw, (i_ref, vw_ref, vb_ref) = _batched_1t1r_case(shape, M * 100 + N + 1, 20, True)
-    sol = xbar.solve(G, v, **kw, preconditioner="march")
+    sol = xbar.solve(G, v, **kw, solver=xbar.March.plan(G, **kw))
     assert bool(sol.converged) and int(sol.cg_iterations) == 1
     np.testing.assert_allclose(sol.i_out, i_ref, rtol=0, atol=1e-10 * np.max(np.abs(i_ref)))
     np.testing.assert_allclose(sol.v_wl, vw_ref, rtol=0, atol=1e-10)
@@ -867,19 +923,28 @@ def test_march_segments_strong_ir_drop():
     # segments here: refined to convergence; one segment with 5x the conductance
     # (amplification ~1e60): refinement cannot rescue it, and the failure is reported,
     # never returned as an answer.
-    two = xbar.solve(G, v, r_wl=10.0, r_bl=10.0, r_src=1.0, r_sense=1.0,
-                     preconditioner=("march", 2), throw=False)
+    two = xbar.solve(
+        G,
+        v,
+        r_wl=10.0,
+        r_bl=10.0,
+        r_src=1.0,
+        r_sense=1.0,
+        solver=xbar.March(segments=2),
+        throw=False,
+    )
     assert bool(two.converged)
     np.testing.assert_allclose(two.i_out, i_ref, rtol=0, atol=1e-9 * np.max(np.abs(i_ref)))
-    bad = xbar.solve(5 * G, v, r_wl=10.0, r_bl=10.0, preconditioner=("march", 1), throw=False)
+    bad = xbar.solve(5 * G, v, r_wl=10.0, r_bl=10.0, solver=xbar.March(segments=1), throw=False)
     assert not bool(bad.converged)
     with pytest.raises(Exception, match="did not converge"):
-        xbar.solve(5 * G, v, r_wl=10.0, r_bl=10.0,
-                   preconditioner=("march", 1)).i_out.block_until_ready()
+        xbar.solve(
+            5 * G, v, r_wl=10.0, r_bl=10.0, solver=xbar.March(segments=1)
+        ).i_out.block_until_ready()
     # arrays beyond MAX_SEGMENTS: "auto" falls back, an explicit request is refused
     assert _march.plan(G * 1e4, np.full((M, N), 10.0), np.full((M, N), 10.0), 8) is None
-    with pytest.raises(ValueError, match="march"):
-        xbar.solve(G * 1e4, v, r_wl=10.0, r_bl=10.0, preconditioner="march")
+    with pytest.raises(ValueError, match="March"):
+        xbar.March.plan(G * 1e4, r_wl=10.0, r_bl=10.0)
 
 
 def test_march_exact_limits_and_zero_segments():
@@ -890,14 +955,14 @@ def test_march_exact_limits_and_zero_segments():
     G = rng.uniform(0, 1e-3, (M, N))
     G[0, 0] = 0.0
     v = rng.normal(size=(4, M))
-    sol = xbar.solve(G, v, r_wl=0.0, r_bl=0.0, preconditioner="march")
+    sol = xbar.solve(G, v, r_wl=0.0, r_bl=0.0, solver=xbar.March.plan(G, r_wl=0.0, r_bl=0.0))
     bound = 2 * M * np.finfo(float).eps * (np.abs(v) @ G)
     assert np.all(np.abs(np.asarray(sol.i_out) - v @ G) <= bound)
     r_wl = rng.uniform(0.5, 20, (M, N)) * (rng.uniform(size=(M, N)) > 0.3)
     r_bl = rng.uniform(0.5, 20, (M, N)) * (rng.uniform(size=(M, N)) > 0.3)
     for rw, rb in ((2.0, 0.0), (0.0, 2.0), (r_wl, r_bl)):
-        i_ref = xbar.solve(G, v, r_wl=rw, r_bl=rb, preconditioner="jacobi", tol=1e-13).i_out
-        sol = xbar.solve(G, v, r_wl=rw, r_bl=rb, preconditioner="march")
+        i_ref = xbar.solve(G, v, r_wl=rw, r_bl=rb, solver=xbar.CG(), tol=1e-13).i_out
+        sol = xbar.solve(G, v, r_wl=rw, r_bl=rb, solver=xbar.March.plan(G, r_wl=rw, r_bl=rb))
         assert bool(sol.converged) and int(sol.cg_iterations) == 1
         np.testing.assert_allclose(sol.i_out, i_ref, rtol=1e-9, atol=1e-15)
         assert float(sol.residual) < 1e-12
@@ -910,8 +975,8 @@ def test_march_gradients_jit_vmap_float32():
     v = rng.uniform(-0.3, 0.5, (3, M))
     w = rng.normal(size=N)
 
-    def out(G, v, r):  # traced under jit: the segments come from MARCH_TRACED_ROWS
-        s = xbar.solve(G, v, r_wl=r, r_bl=15.0, r_src=2.0, preconditioner="march")
+    def out(G, v, r):  # unplanned: the segments come from MARCH_ROWS (shape alone)
+        s = xbar.solve(G, v, r_wl=r, r_bl=15.0, r_src=2.0, solver=xbar.March())
         return jnp.sum(s.i_out @ w)
 
     _fd_check(out, (G, v, 25.0), rng)
@@ -920,8 +985,16 @@ def test_march_gradients_jit_vmap_float32():
     # custom JVP): reverse-mode gradients of outputs and node voltages in G, v_in, r_wl
     # and v_col, and forward mode, against finite differences.
     def planned(G, v, r, vc):
-        s = xbar.solve(G, v, r_wl=r, r_bl=15.0, r_src=2.0, r_cell_series=50.0, v_col=vc,
-                       preconditioner=("march", 1, True))
+        s = xbar.solve(
+            G,
+            v,
+            r_wl=r,
+            r_bl=15.0,
+            r_src=2.0,
+            cell=xbar.cells.OneTOneR(50.0),
+            v_col=vc,
+            solver=xbar.March(segments=1, planned=True),
+        )
         return jnp.sum(s.i_out @ w) + 1e-4 * jnp.sum(s.v_wl) + 1e-4 * jnp.sum(s.v_bl)
 
     vc = rng.uniform(0, 0.1, (3, N))
@@ -930,16 +1003,20 @@ def test_march_gradients_jit_vmap_float32():
     _, jv = jax.jvp(lambda g: planned(g, v, 25.0, vc), (G,), (dG,))
     fd = (planned(G + 1e-5 * dG, v, 25.0, vc) - planned(G - 1e-5 * dG, v, 25.0, vc)) / 2e-5
     np.testing.assert_allclose(float(jv), float(fd), rtol=1e-6)
-    # eager, concrete G: "auto" plans the march for a batch of 16; gradient in v only
+    # eager, concrete G: the planned march for a batch of 16; gradient in v only
     v16 = rng.uniform(-0.3, 0.5, (16, M))
-    gv = jax.grad(lambda v: jnp.sum(xbar.solve(G, v, r_wl=25.0, r_bl=15.0).i_out @ w))(v16)
+    plan = xbar.March.plan(G, r_wl=25.0, r_bl=15.0)
+    gv = jax.grad(lambda v: jnp.sum(xbar.solve(G, v, r_wl=25.0, r_bl=15.0, solver=plan).i_out @ w))(
+        v16
+    )
     W = xbar.effective_matrix(G, r_wl=25.0, r_bl=15.0)  # d(i_out @ w)/dv = W w per row
     np.testing.assert_allclose(gv, np.broadcast_to(np.asarray(W) @ w, v16.shape), rtol=1e-9)
     # vmap over arrays under jit
     Gs = rng.uniform(1e-6, 1e-4, (3, 10, 7))
     vs = rng.uniform(0, 0.3, (4, 10))
-    I = jax.jit(jax.vmap(lambda g: xbar.solve(g, vs, r_wl=5.0, r_bl=5.0,
-                                              preconditioner="march").i_out))(Gs)
+    I = jax.jit(
+        jax.vmap(lambda g: xbar.solve(g, vs, r_wl=5.0, r_bl=5.0, solver=xbar.March()).i_out)
+    )(Gs)
     for k in range(3):
         np.testing.assert_allclose(I[k], scipy_nodal(Gs[k], vs, 5.0, 5.0)[0], rtol=1e-9)
     # float32: planned with the float32 growth limit, refined to the float32 tolerance
@@ -947,24 +1024,27 @@ def test_march_gradients_jit_vmap_float32():
     G = rng.uniform(1e-6, 1e-4, (M, N))
     v = rng.uniform(0, 0.3, (16, M))
     ref = scipy_nodal(G, v, 2.0, 2.0)[0]
-    s32 = xbar.solve(G.astype(np.float32), v.astype(np.float32), r_wl=2.0, r_bl=2.0,
-                     preconditioner="march")
+    s32 = xbar.solve(
+        G.astype(np.float32),
+        v.astype(np.float32),
+        r_wl=2.0,
+        r_bl=2.0,
+        solver=xbar.March.plan(G.astype(np.float32), r_wl=2.0, r_bl=2.0),
+    )
     assert s32.i_out.dtype == jnp.float32 and bool(s32.converged)
     np.testing.assert_allclose(s32.i_out, ref, rtol=1e-4, atol=1e-4 * np.max(ref))
 
 
-def test_march_is_what_auto_picks():
-    import importlib
-
-    solve_mod = importlib.import_module("xbar.solve")
-
+def test_auto_select_and_march_plan():
+    """Auto picks from the shapes alone; the march's plan is an explicit call."""
     G = np.full((32, 32), 1e-4)
-    R = np.ones((32, 32))
-    arrays = (G, R, R)
-    pick = solve_mod._choose_preconditioner
-    assert pick("auto", 32, 32, 16, True, jnp.float64, arrays) == ("march", 1, True)
-    assert pick("auto", 32, 32, 15, True, jnp.float64, arrays) == "jacobi"
-    assert pick("auto", 32, 32, 64, False, jnp.float64, arrays) == "jacobi"  # nonlinear
-    assert pick("auto", 32, 32, 64, True, jnp.float64, None) == "direct"  # traced arrays
+    assert xbar.March.plan(G, r_wl=1.0, r_bl=1.0) == xbar.March(segments=1, planned=True)
+    auto = xbar.Auto()
+    assert auto.select(32, 32, 16, True, jnp.float64) == xbar.Direct()
+    assert auto.select(32, 32, 15, True, jnp.float64) == xbar.CG(xbar.Jacobi())
+    assert auto.select(32, 32, 64, False, jnp.float64) == xbar.CG()  # nonlinear
+    assert auto.select(1024, 1024, 64, True, jnp.float64) == xbar.CG()  # factors too big
     with pytest.raises(ValueError, match="linear cells"):
-        xbar.solve(G, np.ones(32), r_wl=1.0, r_bl=1.0, iv=sinh_cell, preconditioner="march")
+        xbar.solve(G, np.ones(32), r_wl=1.0, r_bl=1.0, iv=sinh_cell, solver=xbar.March())
+    with pytest.raises(ValueError, match="concrete"):
+        jax.jit(lambda g: xbar.March.plan(g, r_wl=1.0, r_bl=1.0).segments)(G)
