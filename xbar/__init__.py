@@ -8,7 +8,7 @@ them; ``xbar.networks`` / ``xbar.learning`` as attributes load them on first use
 
 import importlib as _importlib
 
-from . import devices
+from . import cells, devices
 from .crossbar import Crossbar, Wiring
 from .energy import ReadEnergy, array_power, read_energy, write_summary
 from .ir_drop import effective_matrix_first_order, ir_drop_fraction
@@ -23,7 +23,18 @@ from .programming import (
     bias_scheme,
     program,
 )
+from .results import RESULTS
 from .solve import Solution, effective_matrix, solve
+from .solvers import (
+    AbstractPreconditioner,
+    AbstractSolver,
+    Auto,
+    CG,
+    Direct,
+    Jacobi,
+    LinePreconditioner,
+    March,
+)
 from .tiling import TiledCrossbar
 
 __all__ = [
@@ -41,6 +52,16 @@ __all__ = [
     "ReferenceMapping",
     "SenseAmp",
     "Solution",
+    "RESULTS",
+    "AbstractPreconditioner",
+    "AbstractSolver",
+    "Auto",
+    "CG",
+    "Direct",
+    "Jacobi",
+    "LinePreconditioner",
+    "March",
+    "cells",
     "TiledCrossbar",
     "Wiring",
     "WriteVerify",
