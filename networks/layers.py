@@ -145,8 +145,19 @@ class CrossbarLinear(eqx.Module):
             after the ADC [input units].
         out_scale: digital output multiplier (weights of magnitude ``out_scale * w_max``
             are representable).
+        out_noise: standard deviation of an additive output noise per read
+            [normalised output units] (aihwkit's ``out_noise``; sense-amplifier noise).
+        stuck: a known fault mask ``(n_in, n_phys)`` (``devices.StuckAtFaults.draw``: 0
+            healthy, 1 stuck-ON at ``g_stuck_on``, 2 stuck-OFF at ``g_stuck_off``
+            [S]; None = the mapping's ``g_max`` / ``g_min``), or None: training around
+            known faults.
         g_offset: a frozen programming-noise draw ``(n_in, n_phys)`` [S] (from
             :meth:`program`), or None (draw per call).
+        remap: map ``W / s`` with ``s = max|W| / w_max`` per layer (no gradient through
+            ``s``) so that the largest weight sits at the top of the conductance window, and
+            multiply the output by ``s`` (aihwkit's layer-wise weight remapping; Rasch et
+            al., Nat. Commun. 14:5282, 2023). Default False (weights clipped at ``w_max``).
+        cache: ``(w_hw, var_w, s)`` precomputed by :meth:`realise` (None: per call).
     """
 
     weight: Float[Array, "n_in n_out"]
@@ -160,7 +171,13 @@ class CrossbarLinear(eqx.Module):
     read_noise: AbstractSynapseNoise = NoNoise()
     input_scale: float = 1.0
     out_scale: float = 1.0
+    out_noise: float = 0.0
+    stuck: Array | None = None
+    g_stuck_on: float | None = None
+    g_stuck_off: float | None = None
     g_offset: Float[Array, "n_in n_phys"] | None = None
+    cache: tuple | None = None
+    remap: bool = eqx.field(default=False, static=True)
 
     def __check_init__(self):
         if jnp.ndim(self.weight) != 2:
@@ -229,54 +246,92 @@ class CrossbarLinear(eqx.Module):
     def shape(self) -> tuple[int, int]:
         return tuple(jnp.shape(self.weight))
 
+    def _remap_scale(self):
+        """Digital scale ``s`` of the mapped weights ``W / s`` (1 without ``remap``)."""
+        if not self.remap:
+            return 1.0
+        amax = jax.lax.stop_gradient(jnp.max(jnp.abs(self.weight)))
+        return jnp.maximum(amax, 1e-12) / self.mapping.w_max
+
+    def _mapped(self):
+        s = self._remap_scale()
+        return (self.weight if not self.remap else self.weight / s), s
+
     def _conductances(self, key):
         """Programmed conductances [S] ``(G_target, G_programmed)``, physical shape."""
-        g = self.mapping.to_conductance(self.weight)
+        g = self.mapping.to_conductance(self._mapped()[0])
         if self.g_offset is not None:
             dg = self.g_offset
         elif key is not None and not _is_off(self.prog_noise):
-            sig = self.prog_noise.sigma(jax.lax.stop_gradient(g))
+            sig = jax.lax.stop_gradient(self.prog_noise.sigma(g))
             dg = sig * jax.random.normal(key, g.shape, g.dtype)
         else:
-            return g, g
-        return g, jnp.maximum(g + dg, 0.0)
+            return g, self._stuck(g)
+        return g, self._stuck(jnp.maximum(g + dg, 0.0))
+
+    def _stuck(self, g):
+        if self.stuck is None:
+            return g
+        g_on = self.mapping.g_max if self.g_stuck_on is None else self.g_stuck_on
+        g_off = self.mapping.g_min if self.g_stuck_off is None else self.g_stuck_off
+        return xbar.devices.StuckAtFaults.apply(g, self.stuck, g_on, g_off)
 
     def program(self, key: PRNGKeyArray) -> CrossbarLinear:
         """A copy with one programming-noise draw frozen into ``g_offset`` (e.g. one per
         training step, shared by every time step of a spiking network)."""
-        g, g_prog = self._conductances(key) if self.g_offset is None else (None, None)
-        if g is None:
+        if self.g_offset is not None:
             return self
-        off = jax.lax.stop_gradient(g_prog - g)
+        g = self.mapping.to_conductance(self._mapped()[0])
+        if _is_off(self.prog_noise):
+            off = jnp.zeros_like(g)
+        else:
+            sig = jax.lax.stop_gradient(self.prog_noise.sigma(g))
+            dg = sig * jax.random.normal(key, g.shape, g.dtype)
+            off = jax.lax.stop_gradient(jnp.maximum(g + dg, 0.0) - g)
         return eqx.tree_at(lambda s: s.g_offset, self, off, is_leaf=lambda x: x is None)
 
     def unprogrammed(self) -> CrossbarLinear:
-        """A copy without a frozen programming-noise draw."""
-        return eqx.tree_at(lambda s: s.g_offset, self, None, is_leaf=lambda x: x is None)
+        """A copy without a frozen programming-noise draw (and without a cache)."""
+        return eqx.tree_at(
+            lambda s: (s.g_offset, s.cache), self, (None, None), is_leaf=lambda x: x is None
+        )
+
+    def realise(self, key: PRNGKeyArray | None) -> CrossbarLinear:
+        """The layer as it is for one forward pass of many reads (e.g. all time steps of
+        a spiking network): one programming-noise draw from ``key`` (None: none), and the
+        read matrices (bounds, noise, IR drop) computed once and cached. Gradients flow
+        through the cache to ``weight``."""
+        layer = self.unprogrammed() if self.g_offset is None else self
+        if key is not None and self.g_offset is None:
+            layer = layer.program(key)
+        cache = layer._matrices(None)
+        return eqx.tree_at(lambda s: s.cache, layer, cache, is_leaf=lambda x: x is None)
 
     def _matrices(self, key):
-        """``(w_hw, var_w)``: weights read by the tile [weight units] and the per-read
-        variance of each logical weight [weight units^2] (None without read noise)."""
+        """``(w_hw, var_w, s)``: weights read by the tile [mapped weight units], the per-read
+        variance of each logical weight [mapped units^2] (None without read noise) and the
+        remap scale."""
         g, g_prog = self._conductances(key)
-        w = jnp.clip(self.weight, -self.mapping.w_max, self.mapping.w_max)
+        w = jnp.clip(self._mapped()[0], -self.mapping.w_max, self.mapping.w_max)
         w_eff = self.ir_drop(g_prog, self.wiring)
         scale = self.mapping.scale
         w_hw = w + self.mapping.combine(w_eff - g) / scale
         if _is_off(self.read_noise):
-            return w_hw, None
+            return w_hw, None, self._remap_scale()
         # a cell's fluctuation reaches the outputs through its effective-matrix entry
         ratio = jnp.where(g_prog > 0, w_eff / jnp.where(g_prog > 0, g_prog, 1.0), 1.0)
-        s2 = (self.read_noise.sigma(jax.lax.stop_gradient(g_prog)) * ratio) ** 2
+        s2 = (jax.lax.stop_gradient(self.read_noise.sigma(g_prog)) * ratio) ** 2
         if isinstance(self.mapping, xbar.DifferentialMapping):
             var = s2[:, 0::2] + s2[:, 1::2]
         else:
             var = s2[:, :-1] + s2[:, -1:]
-        return w_hw, var / scale**2
+        return w_hw, var / scale**2, self._remap_scale()
 
     def hardware_weights(self, key: PRNGKeyArray | None = None) -> Float[Array, "n_in n_out"]:
         """The weights the tile reads (bounds, programming noise drawn with ``key``, IR
         drop; without converters and read noise) [weight units, times ``out_scale``]."""
-        return self._matrices(key)[0] * self.out_scale
+        w_hw, _, s = self._matrices(key)
+        return w_hw * (s * self.out_scale)
 
     def __call__(
         self, x: Float[Array, "*b n_in"], *, key: PRNGKeyArray | None = None
@@ -284,8 +339,8 @@ class CrossbarLinear(eqx.Module):
         """One read: ``x`` of shape ``(..., n_in)`` -> ``(..., n_out)``. ``key`` draws the
         programming noise (unless frozen by :meth:`program`) and the read noise; None is a
         noiseless read."""
-        k_prog, k_read = (None, None) if key is None else tuple(jax.random.split(key))
-        w_hw, var = self._matrices(k_prog)
+        k_prog, k_read, k_out = (None,) * 3 if key is None else tuple(jax.random.split(key, 3))
+        w_hw, var, s = self._matrices(k_prog) if self.cache is None else self.cache
         xq = self.dac.quantize(jnp.asarray(x) / self.input_scale)
         y = xq @ w_hw
         if var is not None and k_read is not None:
@@ -293,6 +348,8 @@ class CrossbarLinear(eqx.Module):
             pos = v2 > 0  # sqrt with a zero (not infinite) gradient at 0
             sd = jnp.where(pos, jnp.sqrt(jnp.where(pos, v2, 1.0)), 0.0)
             y = y + sd * jax.random.normal(k_read, y.shape, y.dtype)
+        if k_out is not None and not (isinstance(self.out_noise, float) and self.out_noise == 0):
+            y = y + self.out_noise * jax.random.normal(k_out, y.shape, y.dtype)
         y = self.adc(y)
-        y = y * (self.input_scale * self.out_scale)  # exact for scales of 1
+        y = y * (self.input_scale * self.out_scale * s)  # exact for scales of 1
         return y if self.bias is None else y + self.bias

@@ -135,3 +135,17 @@ def test_bad_input():
         CrossbarLinear(weight=jnp.ones((2, 2)), input_scale=0.0)
     with pytest.raises(ValueError, match="ir_drop"):
         CrossbarLinear(weight=jnp.ones((2, 2)), ir_drop="first")
+
+
+def test_known_faults_read_stuck_conductances_and_block_gradients():
+    layer = _layer(use_bias=False)
+    p = 2 * N_OUT
+    stuck = jnp.zeros((N_IN, p), jnp.int8).at[0, :].set(1).at[1, :].set(2)
+    faulty = eqx.tree_at(lambda s: s.stuck, layer, stuck, is_leaf=lambda x: x is None)
+    w = faulty.hardware_weights()
+    # row 0: both cells of every pair at g_max -> weight 0; row 1: both at g_min -> 0
+    np.testing.assert_allclose(w[:2], 0.0, atol=1e-15)
+    np.testing.assert_array_equal(w[2:], jnp.clip(layer.weight[2:], -1, 1))
+    g = eqx.filter_grad(lambda l: jnp.sum(l(jnp.ones(N_IN))))(faulty)
+    np.testing.assert_array_equal(g.weight[:2], 0.0)
+    np.testing.assert_array_equal(g.weight[2:], 1.0)
