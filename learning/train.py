@@ -236,15 +236,15 @@ def fit(
     history: dict[str, list[float]] = {}
     start, best, best_epoch, wait, stopped = 0, None, None, 0, False
     key_list, key_typed = _key_data(key)
-    config = {"batch_size": batch_size, "n_samples": n, "key": key_list}
+    config = {"batch_size": batch_size, "n_samples": n, "key": key_list, "keep_best": keep_best}
 
     ckpt = None if checkpoint_dir is None else pathlib.Path(checkpoint_dir) / CHECKPOINT_NAME
     if ckpt is not None and ckpt.exists():
         header = read_header(ckpt)
         if header["config"] != config:
             raise ValueError(
-                f"the checkpoint {ckpt} was written by a run with another key, batch size or "
-                f"data set size ({header['config']} vs {config})"
+                f"the checkpoint {ckpt} was written by a run with another key, batch size, "
+                f"data set size or early-stopping restore ({header['config']} vs {config})"
             )
         like = (params, opt_state, best_params)
         (params, opt_state, best_params), header = load_checkpoint(ckpt, like)
