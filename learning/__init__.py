@@ -2,6 +2,31 @@
 
 The top layer: it trains networks of :mod:`xbar.networks` whose synapses are crossbars of
 :mod:`xbar` built from the devices of :mod:`xbar.devices`.
+
+Gradient learning:
+
+* surrogate spike functions (:mod:`.surrogate`): ``FastSigmoid`` (``SuperSpike``), ``ATan``,
+  ``Triangular``, ``Boxcar``, ``StraightThrough``, for the ``spike_fn`` of any neuron;
+* a feed-forward spiking network with pluggable synapse layers (:mod:`.model`):
+  ``SpikingMLP.build(sizes, key=..., neuron=..., readout=..., synapse=...)``,
+  ``AbstractSynapse`` (``realise(key)`` once per pass, ``layer(x, key=...)`` per step),
+  ``DenseSynapse``, ``unit_current``;
+* losses, regularisers and metrics (:mod:`.losses`): ``SpikeCountCrossEntropy``,
+  ``MembraneCrossEntropy`` (``MaxOverTime``, ``LastStep``, ``MeanOverTime``),
+  ``FirstSpikeCrossEntropy``, ``ActivityRegulariser``, ``Regularised``, ``Accuracy``,
+  ``SpikeRate``;
+* training (:mod:`.train`): ``fit`` (optax, mini-batches, tqdm progress, history,
+  ``EarlyStopping``, resumable checkpoints of :mod:`.checkpoint`) and ``score``;
+* offline data (:mod:`.datasets`): ``load_digits``, ``spike_patterns``, ``RateEncoding``,
+  ``LatencyEncoding``.
+
+Example::
+
+    train, test = learning.load_digits()
+    model = learning.SpikingMLP.build((64, 128, 10), key=jax.random.key(0))
+    run = learning.fit(model, train, optax.adam(2e-3), epochs=10, batch_size=64,
+                       key=jax.random.key(1), encoding=learning.RateEncoding(num_steps=25),
+                       validation=test, checkpoint_dir="ckpt")
 """
 
 from .checkpoint import load_checkpoint, save_checkpoint

@@ -148,6 +148,8 @@ def test_losses_and_metrics_against_numpy():
     np.testing.assert_allclose(SpikeCountCrossEntropy(scale=0.3)(spiking, y), ce(0.3 * z.sum(0)))
     first = np.where(z.any(0), np.argmax(z, axis=0), T) * dt
     np.testing.assert_allclose(first_spike_times(jnp.asarray(z), dt), first, rtol=1e-12)
+    per_sample = jax.jit(jax.vmap(first_spike_times, in_axes=(1, None)), static_argnums=1)
+    np.testing.assert_allclose(per_sample(jnp.asarray(z), dt), first, rtol=1e-12)
     np.testing.assert_allclose(FirstSpikeCrossEntropy(tau=2e-3)(spiking, y), ce(-first / 2e-3))
     for reduce, ref in (
         (MaxOverTime(), v.max(0)),
