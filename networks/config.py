@@ -31,6 +31,7 @@ import xbar
 from xbar import devices
 
 from ._checks import check_positive
+from .layers import AbstractIRDrop, ExactIRDrop
 
 
 class DeviceProgramming(eqx.Module):
@@ -51,6 +52,10 @@ class CrossbarConfig(eqx.Module):
         mapping: :class:`xbar.DifferentialMapping` (default) or :class:`xbar.ReferenceMapping`.
         wiring: :class:`xbar.Wiring` (default NeuroSim 22 nm wires; ``Wiring.ideal()``
             switches IR drop off). Non-zero wires are read through the effective matrix.
+        ir_drop: how the effective matrix of each tile is computed once after programming:
+            ``ExactIRDrop()`` (default, :func:`xbar.effective_matrix`, the nodal solve) or
+            ``FirstOrderIRDrop()`` (:func:`xbar.effective_matrix_first_order`, O(MN), for
+            large networks), or ``NoIRDrop()``.
         dac, adc, sense: peripherals (defaults of ``xbar``: 8-bit DAC at 0.2 V, 250 ns;
             8-bit ADC; ideal sense amplifier). ``xbar.ideal_dac()`` / ``xbar.ideal_adc()``
             switch quantisation off.
@@ -66,6 +71,7 @@ class CrossbarConfig(eqx.Module):
     variability: dict | None = None
     mapping: Any = xbar.DifferentialMapping()
     wiring: xbar.Wiring = xbar.Wiring()
+    ir_drop: AbstractIRDrop = ExactIRDrop()
     dac: xbar.DAC = xbar.DAC()
     adc: xbar.ADC = xbar.ADC()
     sense: xbar.SenseAmp = xbar.SenseAmp()
@@ -119,6 +125,7 @@ class CrossbarConfig(eqx.Module):
             dac=xbar.ideal_dac(self.dac.v_read),
             adc=xbar.ideal_adc(),
             sense=xbar.SenseAmp(),
+            ir_drop=self.ir_drop,
             tile_shape=self.tile_shape,
             programming=DeviceProgramming(noise=False),
             read_noise=False,

@@ -57,7 +57,7 @@ def program_matrix(
 ) -> xbar.TiledCrossbar:
     """Tiles holding the logical matrix ``w_logical`` (rows = inputs, in mapping weight
     units, within ``[-w_max, w_max]``), programmed with ``config.programming`` and, with
-    resistive wires, carrying their effective matrices. The tile shape is
+    resistive wires, carrying their effective matrices (``config.ir_drop``). The tile shape is
     ``config.tile_shape`` capped at the matrix shape."""
     w_logical = jnp.asarray(w_logical)
     m, n = w_logical.shape
@@ -91,7 +91,8 @@ def program_matrix(
 
     tc = tc.map_tiles(prog, blocks, keys)
     if config.has_wires:
-        tc = tc.map_tiles(lambda t: t.with_effective_matrix())
+        ir = config.ir_drop
+        tc = tc.map_tiles(lambda t: t.with_cached_matrix(ir(t.conductances(), t.wiring)))
     return tc
 
 
