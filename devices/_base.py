@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._checks import check_shape, float_array, require
 from .noise import ReadNoise
 from .variability import Spread, sample_parameters
 
@@ -39,20 +40,34 @@ from .variability import Spread, sample_parameters
 class Device(eqx.Module):
     """Abstract base of all device models (see the module docstring for the interface).
 
-    Subclasses set the class attribute ``State`` (an ``eqx.Module`` whose fields are
-    the state variables), implement ``state_defaults``, ``current`` and
-    ``apply_pulse``, and carry the fields ``v_read`` [V] and ``noise``
-    (:class:`ReadNoise`)."""
+    Declared abstract fields (every concrete model has them): ``v_read`` [V], the
+    default read voltage, and the class variable ``State`` (an ``eqx.Module`` whose
+    fields are the state variables). Abstract methods: ``state_defaults``,
+    ``check_state_values``, ``current``, ``apply_pulse``, ``drift``, ``read_noise``
+    and ``read_noise_moments``. The concrete methods below (``init_state``,
+    ``conductance``, ``resistance``, ``pulse_train``, ``sweep``, ``sample``) are the
+    same for every model; concrete models are final and do not override them (a
+    contract test checks it).
 
-    State: ClassVar[type]
+    Precision: every model works in float32 and float64 (``jax_enable_x64``); each
+    model's docstring states the float32 tolerance measured against float64.
+    Bad input (NaN, inf, out-of-range values, wrong shapes) raises ``ValueError``
+    naming the parameter; inside ``jit`` the same message comes from
+    ``eqx.error_if``."""
+
+    v_read: eqx.AbstractVar[float]
+    State: eqx.AbstractClassVar[type]
+    #: default spreads of :meth:`sample` when it gets ``variability=None`` (name -> sigma)
+    default_spreads: ClassVar[Mapping[str, float | Spread]] = {}
 
     # ---- state -------------------------------------------------------------------
     @abc.abstractmethod
     def state_defaults(self) -> dict[str, float]:
         """Default value of each state variable (name -> value, SI units)."""
 
+    @abc.abstractmethod
     def check_state_values(self, values: Mapping[str, object]) -> None:
-        """Validate user-given state values (override to add range checks)."""
+        """Validate user-given state values (``ValueError`` naming the variable)."""
 
     def init_state(self, shape: tuple[int, ...] = (), **values):
         """A fresh state of array ``shape``; state variables may be given by name.
@@ -60,19 +75,30 @@ class Device(eqx.Module):
         Example: ``StanfordPKU().init_state((64, 64), gap=1.7e-9)``. Values may be
         scalars or arrays broadcastable to ``shape``. Unknown names raise
         ``ValueError`` listing the valid ones."""
+        name = type(self).__name__
         defaults = self.state_defaults()
         unknown = sorted(set(values) - set(defaults))
         if unknown:
             raise ValueError(
-                f"{type(self).__name__}.init_state got unknown state variable(s) {unknown}; "
+                f"{name}.init_state got unknown state variable(s) {unknown}; "
                 f"valid: {sorted(defaults)}"
             )
+        shape = check_shape(f"{name}.init_state", shape)
+        values = {k: float_array(k, x, f"{name}.init_state") for k, x in values.items()}
+        for k, x in values.items():
+            require(x, jnp.isfinite(x), f"{name}.init_state: {k} must be finite")
+            try:
+                jnp.broadcast_shapes(jnp.shape(x), shape)
+            except ValueError:
+                raise ValueError(
+                    f"{name}.init_state: {k} of shape {jnp.shape(x)} does not broadcast "
+                    f"to the state shape {shape}"
+                ) from None
         self.check_state_values(values)
         dtype = jnp.result_type(float)
-        shape = tuple(shape)
         fields = {
-            name: jnp.broadcast_to(jnp.asarray(values.get(name, default), dtype), shape)
-            for name, default in defaults.items()
+            k: jnp.broadcast_to(jnp.asarray(values.get(k, default), dtype), shape)
+            for k, default in defaults.items()
         }
         return self.State(**fields)
 
@@ -83,8 +109,10 @@ class Device(eqx.Module):
 
     def conductance(self, state, v_read: float | Array | None = None) -> Float[Array, "*shape"]:
         """Chord conductance ``I(v_read) / v_read`` [S] (``v_read`` defaults to the
-        model's field ``v_read``; it must be nonzero)."""
-        v = self.v_read if v_read is None else v_read
+        model's field ``v_read``; it must be finite and nonzero)."""
+        where = f"{type(self).__name__}.conductance"
+        v = self.v_read if v_read is None else float_array("v_read", v_read, where)
+        v = require(v, jnp.isfinite(v) & (v != 0), f"{where}: v_read must be finite and nonzero")
         return self.current(state, v) / v
 
     def resistance(self, state, v_read: float | Array | None = None) -> Float[Array, "*shape"]:
@@ -98,25 +126,21 @@ class Device(eqx.Module):
 
         ``key`` drives cycle-to-cycle noise; ``None`` gives the deterministic model."""
 
+    @abc.abstractmethod
     def drift(self, state, t_s):
-        """State after resting (no bias) for ``t_s`` [s]. Default: no drift."""
-        del t_s
-        return state
+        """State after resting (no bias) for ``t_s`` [s]."""
 
+    @abc.abstractmethod
     def read_noise(
         self, state, key: PRNGKeyArray, v_read: float | Array | None = None
     ) -> Float[Array, "*shape"]:
-        """One noisy read of the conductance [S] (1/f + RTN, see :class:`ReadNoise`)."""
-        return self.noise.sample(key, self.conductance(state, v_read))
+        """One noisy read of the conductance [S]."""
 
+    @abc.abstractmethod
     def read_noise_moments(self, state, v_read: float | Array | None = None):
         """Per-cell mean [S] and variance [S^2] of one :meth:`read_noise` draw, or
-        ``None`` where they are not known in closed form (random telegraph noise, or a
-        subclass with its own ``read_noise`` and no matching moments). Arrays use them to
-        draw the noise of a column sum directly (``xbar.Crossbar.mvm``)."""
-        if type(self).read_noise is not Device.read_noise:
-            return None
-        return self.noise.moments(self.conductance(state, v_read))
+        ``None`` where they are not known in closed form (random telegraph noise). Arrays
+        use them to draw the noise of a column sum directly (``xbar.Crossbar.mvm``)."""
 
     # ---- composite helpers -------------------------------------------------------------
     def pulse_train(self, state, amplitudes, width_s, key=None, v_read=None):
@@ -124,7 +148,9 @@ class Device(eqx.Module):
 
         Returns ``(final_state, g)`` with ``g[k]`` the conductance [S] read at
         ``v_read`` after pulse ``k`` (shape ``(n, *state_shape)``)."""
-        amplitudes = jnp.asarray(amplitudes)
+        amplitudes = float_array("amplitudes", amplitudes, f"{type(self).__name__}.pulse_train")
+        if amplitudes.ndim == 0:
+            raise ValueError("pulse_train: amplitudes must have a leading pulse axis, got a scalar")
         n = amplitudes.shape[0]
         keys = jax.random.split(key, n) if key is not None else None
 
@@ -140,7 +166,9 @@ class Device(eqx.Module):
 
         Returns ``(final_state, i_t)`` with ``i_t[k]`` the current [A] at ``v_t[k]``
         after the state has evolved under it for ``dt_s`` (an I-V loop)."""
-        v_t = jnp.asarray(v_t)
+        v_t = float_array("v_t", v_t, f"{type(self).__name__}.sweep")
+        if v_t.ndim == 0:
+            raise ValueError("sweep: v_t must have a leading time axis, got a scalar")
         keys = jax.random.split(key, v_t.shape[0]) if key is not None else None
 
         def step(s, xs):
@@ -152,10 +180,27 @@ class Device(eqx.Module):
 
     # ---- variability ---------------------------------------------------------------
     def sample(
-        self, key: PRNGKeyArray, shape: tuple[int, ...], variability: Mapping[str, float | Spread]
+        self,
+        key: PRNGKeyArray,
+        shape: tuple[int, ...],
+        variability: Mapping[str, float | Spread] | None = None,
     ):
-        """A copy with per-device parameters of ``shape`` (see ``devices.variability``)."""
-        return sample_parameters(self, key, shape, variability)
+        """A copy with per-device parameters of ``shape`` (see ``devices.variability``);
+        ``variability=None`` uses the model's ``default_spreads``."""
+        spreads = self.default_spreads if variability is None else variability
+        shape = check_shape(f"{type(self).__name__}.sample", shape)
+        return sample_parameters(self, key, shape, spreads)
+
+
+def standard_read_noise(device: Device, state, key, v_read):
+    """One read with the model's :class:`ReadNoise` (``device.noise``) on the chord
+    conductance: the read of the RRAM models."""
+    return device.noise.sample(key, device.conductance(state, v_read))
+
+
+def standard_read_noise_moments(device: Device, state, v_read):
+    """Moments of :func:`standard_read_noise` (``None`` with random telegraph noise)."""
+    return device.noise.moments(device.conductance(state, v_read))
 
 
 __all__ = ["Device", "ReadNoise"]

@@ -8,7 +8,9 @@ traced values use ``eqx.error_if`` in the models themselves.
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -74,3 +76,67 @@ def check_less(name_a: str, a, name_b: str, b, unit: str = "") -> None:
     if not np.all(arr_a < arr_b):
         u = f" {unit}" if unit else ""
         raise ValueError(f"{name_a} ({_show(arr_a)}{u}) must be below {name_b} ({_show(arr_b)}{u})")
+
+
+def float_array(name: str, value, where: str, dtype=None):
+    """``value`` (a number, list or array; integers and booleans accepted) as a floating
+    JAX array; ``ValueError`` naming ``name`` if it is not numeric."""
+    if isinstance(value, jax.core.Tracer):
+        arr = value
+    else:
+        try:
+            arr = jnp.asarray(value)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{where}: {name} must be a number or an array of numbers, got {value!r}"
+            ) from None
+    if not (
+        jnp.issubdtype(arr.dtype, jnp.floating)
+        or jnp.issubdtype(arr.dtype, jnp.integer)
+        or arr.dtype == jnp.bool_
+    ):
+        raise ValueError(f"{where}: {name} must be real numbers, got dtype {arr.dtype}")
+    if dtype is not None:
+        return arr.astype(dtype)
+    if not jnp.issubdtype(arr.dtype, jnp.floating):
+        return arr.astype(jnp.result_type(float))
+    return arr
+
+
+def require(value, ok, message: str):
+    """Elementwise condition ``ok`` on ``value``: eagerly a ``ValueError`` with
+    ``message`` (and the offending values); under tracing ``eqx.error_if`` with the
+    same message. Returns ``value`` (tied to the check under ``jit``)."""
+    if isinstance(value, jax.core.Tracer) or isinstance(ok, jax.core.Tracer):
+        return eqx.error_if(jnp.asarray(value), ~ok, message)
+    if not bool(jnp.all(ok)):
+        bad = np.asarray(value)[~np.broadcast_to(np.asarray(ok), np.shape(value))]
+        raise ValueError(f"{message}; got {_show(bad[:1].reshape(()) if bad.size else bad)}")
+    return value
+
+
+def check_pulse(where: str, v, width_s, dtype=None):
+    """Validated ``(v, width_s)`` of a rectangular pulse: finite voltage [V], finite
+    width ``>= 0`` [s] (lists and integers accepted)."""
+    v = float_array("v", v, where, dtype)
+    width_s = float_array("width_s", width_s, where, dtype)
+    v = require(v, jnp.isfinite(v), f"{where}: v must be a finite voltage [V]")
+    width_s = require(
+        width_s,
+        jnp.isfinite(width_s) & (width_s >= 0),
+        f"{where}: width_s must be finite and >= 0 s",
+    )
+    return v, width_s
+
+
+def check_shape(where: str, shape) -> tuple[int, ...]:
+    """``shape`` as a tuple of non-negative ints (an int is a 1-D shape)."""
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    try:
+        shape = tuple(int(s) for s in shape)
+    except TypeError:
+        raise ValueError(f"{where}: shape must be a tuple of ints, got {shape!r}") from None
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{where}: shape must have non-negative sizes, got {shape}")
+    return shape

@@ -108,3 +108,10 @@ def clamped_normal_moments(mu, s):
     mean = jnp.where(far, mu, jnp.where(pos, s * m1, jnp.maximum(mu, 0.0)))
     var = jnp.where(far, s * s, jnp.where(pos, s * s * jnp.maximum(var1, 0.0), 0.0))
     return mean, var
+
+
+def safe_sqrt(x):
+    """``sqrt(max(x, 0))`` with a zero (not NaN) derivative at ``x = 0`` (noise
+    amplitudes that vanish where nothing moves)."""
+    pos = x > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, x, 1.0)), 0.0)

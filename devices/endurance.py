@@ -30,8 +30,8 @@ from jax.scipy.special import ndtr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from ._checks import check_nonnegative, check_positive, check_range
+from .constants import K_B_EV
 
-K_B_EV = 8.617333262e-5  # Boltzmann constant [eV/K]
 _TEN_YEARS_S = 10 * 365.25 * 24 * 3600.0
 _T85 = 358.15  # 85 C [K]
 

@@ -49,32 +49,43 @@ Ionic part (field-accelerated hopping over an asymmetric barrier)::
     dN/dt = -I_ion / (z q A l_disc) / 1e26,   N clamped to [N_min, N_max]        (1.11)
 
 Variability (v1b var): ``l_disc``, ``r``, ``N_max``, ``N_min`` drawn per device
-(:meth:`JART.sample`, default spreads :data:`JART_D2D_SPREADS`) and re-drawn from
-cycle to cycle (:meth:`JART.apply_pulse` with a key, see its docstring).
+(:meth:`JART.sample`, default spreads :data:`JART_D2D_SPREADS`) and changed from
+cycle to cycle by a bounded random walk (:meth:`JART.apply_pulse` with a key, after the
+per-pulse rule of the Juelich port in IBM aihwkit; see its docstring).
+
+Precision: float32 and float64 alike (the constants that underflow in float32 --
+``q^3``, ``q h``, ``z q A l_disc`` -- are combined in float64 or cancelled by hand, and
+energies are carried in eV). Measured against float64: conductances and the
+disc concentration after a pulse agree to a relative 1e-3 in float32 (tests).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
+from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._base import Device
+from ._base import Device, standard_read_noise, standard_read_noise_moments
 from ._checks import check_less, check_nonnegative, check_positive, check_range
-from ._math import safe_exp
+from ._math import safe_exp, safe_sqrt
+from .constants import EPS0, H_PLANCK, K_B, K_B_EV, Q_E
 from .noise import ReadNoise
 from .variability import Spread
 
-Q = 1.602176634e-19  # elementary charge [C]
-K_B = 1.380649e-23  # Boltzmann constant [J/K]
-H = 6.62607015e-34  # Planck constant [J s]
-EPS0 = 8.8541878e-12  # vacuum permittivity [F/m] (not the 8.6549e-12 typo of one C++ port)
+Q = Q_E
+# Combined constants (float64, before they meet float32 arrays):
+# (q^3 1e26 / (8 pi^2 eps0^3))^(1/4) of the image-force lowering, and
+# h / (4 pi) sqrt(1e26 / eps0) of W00 in eV (N in 1e26 m^-3).
+_C_DPHI = float((Q_E**3 * 1e26 / (8.0 * math.pi**2 * EPS0**3)) ** 0.25)
+_C_W00 = float(H_PLANCK / (4.0 * math.pi) * math.sqrt(1e26 / EPS0))
 
 # Device-to-device spreads of the four "var" parameters. The user table quoted in the
-# reference (S7) gives Gaussian (mean, sigma): N_min (8e-3, 2e-3), N_max (20, 1),
+# JART user scripts give Gaussian (mean, sigma): N_min (8e-3, 2e-3), N_max (20, 1),
 # l_disc (0.4, 0.04) nm, r (45, 5) nm. We keep the same *relative* sigmas but draw
 # lognormally (median-preserving) so that N_min, l_disc and r stay positive.
 # UNCONFIRMED: Bengel et al. 2020's own distributions were not available.
@@ -145,8 +156,10 @@ class JART(Device):
         r0: line resistance at ``t0`` [Ohm].
         r_th_line: thermal resistance of the line [K/W].
         alpha_line: temperature coefficient of the line [1/K].
-        c2c_sigma_*: cycle-to-cycle lognormal sigmas of the four var parameters [-]
-            (re-draw rule in :meth:`apply_pulse`; UNCONFIRMED defaults = the D2D ones).
+        c2c_sigma_*: cycle-to-cycle spread of the four var parameters: standard
+            deviation of ``ln f`` accumulated over one full switching [-] (rule in
+            :meth:`apply_pulse`; UNCONFIRMED defaults = the relative D2D sigmas).
+        c2c_bound_*: bounds of ``|ln f|`` of the cycle-to-cycle factors [-].
         v_read: default read voltage [V]. 0.2 V (the reference's read check), positive:
             the read current differs by polarity (Schottky asymmetry, HRS 66 kOhm at
             +0.2 V vs 105 kOhm at -0.2 V).
@@ -183,10 +196,18 @@ class JART(Device):
     r0: float = 719.2437
     r_th_line: float = 90471.47
     alpha_line: float = 3.92e-3
-    c2c_sigma_n_min: float = 0.25  # UNCONFIRMED (re-draw spread, Bengel 2020 not read)
-    c2c_sigma_n_max: float = 0.05  # UNCONFIRMED
-    c2c_sigma_l_disc: float = 0.1  # UNCONFIRMED
-    c2c_sigma_r: float = 5.0 / 45.0  # UNCONFIRMED
+    # Cycle-to-cycle spread per full switching (sd of ln factor); UNCONFIRMED values (the
+    # relative sigmas of the device-to-device table; aihwkit ships the rule switched off).
+    c2c_sigma_n_min: float = 0.25
+    c2c_sigma_n_max: float = 0.05
+    c2c_sigma_l_disc: float = 0.1
+    c2c_sigma_r: float = 5.0 / 45.0
+    # Bounds of |ln factor|: the +-10 % ranges of r, l_disc and N_max, and a factor 2 for
+    # N_min, of the JART-TUD port's parameter limits (quoted there from Bengel et al. 2020).
+    c2c_bound_n_min: float = 0.6931471805599453
+    c2c_bound_n_max: float = 0.1
+    c2c_bound_l_disc: float = 0.1
+    c2c_bound_r: float = 0.1
     v_read: float = 0.2
     noise: ReadNoise = ReadNoise()
     self_heating: bool = eqx.field(default=True, static=True)
@@ -194,7 +215,8 @@ class JART(Device):
     n_newton: int = eqx.field(default=30, static=True)
     n_grid: int = eqx.field(default=48, static=True)
 
-    State = JARTState
+    State: ClassVar[type] = JARTState
+    default_spreads: ClassVar[Mapping[str, Spread]] = JART_D2D_SPREADS
 
     def __check_init__(self):
         for name in (
@@ -205,7 +227,8 @@ class JART(Device):
             check_positive(name, getattr(self, name))
         for name in (
             "phi_n", "r_tiox", "r_th_line", "alpha_line", "c2c_sigma_n_min",
-            "c2c_sigma_n_max", "c2c_sigma_l_disc", "c2c_sigma_r",
+            "c2c_sigma_n_max", "c2c_sigma_l_disc", "c2c_sigma_r", "c2c_bound_n_min",
+            "c2c_bound_n_max", "c2c_bound_l_disc", "c2c_bound_r",
         ):  # fmt: skip
             check_nonnegative(name, getattr(self, name))
         check_range("s_reset", self.s_reset, 0.0, 1.0, lo_open=True)
@@ -256,47 +279,53 @@ class JART(Device):
         z = 1.5 * u / r_lin * jnp.sqrt(3.0 * c / r_lin)
         small = jnp.abs(z) < 1e-3
         z_safe = jnp.where(small, 1.0, z)
-        h = jnp.where(small, 1.0 - 4.0 * z**2 / 27.0, 3.0 * jnp.sinh(jnp.arcsinh(z_safe) / 3.0) / z_safe)
+        h = jnp.where(
+            small, 1.0 - 4.0 * z**2 / 27.0, 3.0 * jnp.sinh(jnp.arcsinh(z_safe) / 3.0) / z_safe
+        )
         return u / r_lin * h
 
     def _schottky(self, vs, n, t, area):
-        """Schottky current (1.6)-(1.7) [A] for contact voltage ``vs`` [V] at ``t`` [K]."""
-        eps = self.eps_r * EPS0
-        eps_phib = self.eps_phib_r * EPS0
+        """Schottky current (1.6)-(1.7) [A] for contact voltage ``vs`` [V] at ``t`` [K].
+
+        Energies are carried in eV and the constants are combined in float64 before
+        they meet the arrays (``q^3``, ``q h`` and ``1 / (z q A l)`` underflow in
+        float32), so the expression is finite in both precisions."""
         psi = self.phi_bn0 - self.phi_n - vs
         lowered = psi > 0
         psi_safe = jnp.where(lowered, psi, 1.0)
-        dphi = (Q**3 * self.z_vo * n * 1e26 * psi_safe / (8.0 * jnp.pi**2 * eps_phib**3)) ** 0.25
+        # image-force lowering [V]: (q^3 z N psi / (8 pi^2 eps_phiB^3))^(1/4)
+        dphi = _C_DPHI * (self.z_vo * n * psi_safe / self.eps_phib_r**3) ** 0.25
         # max(., 0) as in the Verilog-A (barrier fully lowered at high N).
         phi_bn = jnp.where(lowered, jnp.maximum(self.phi_bn0 - dphi, 0.0), self.phi_bn0)
-        kt = K_B * t
-        # Thermionic-field emission (SET direction, vs < 0).
-        w00 = (Q * H / (4.0 * jnp.pi)) * jnp.sqrt(self.z_vo * n * 1e26 / (self.m_eff * eps))
+        kt = K_B_EV * t  # [eV]
+        # Thermionic-field emission (SET direction, vs < 0); W00 = q h / (4 pi)
+        # sqrt(z N / (m* eps)), here in eV.
+        w00 = _C_W00 * jnp.sqrt(self.z_vo * n / (self.m_eff * self.eps_r))
         x = w00 / kt
         # x - tanh(x) loses all digits for small x: use its series there.
         x_small = x < 0.05
         x_big = jnp.where(x_small, 1.0, x)
-        x_m_tanh = jnp.where(
-            x_small, x**3 / 3.0 - 2.0 * x**5 / 15.0, x_big - jnp.tanh(x_big)
-        )
+        x_m_tanh = jnp.where(x_small, x**3 / 3.0 - 2.0 * x**5 / 15.0, x_big - jnp.tanh(x_big))
         w0 = w00 / jnp.tanh(x)
         eps_prime = w00 / x_m_tanh
         avs = jnp.abs(vs)
-        sech2 = 1.0 / jnp.cosh(jnp.minimum(x, 300.0)) ** 2
+        sech2 = 1.0 / jnp.cosh(jnp.minimum(x, 40.0)) ** 2
+        # A* T / k sqrt(pi W00 q (|V_S| + phi sech^2)) with W00 in J = (A* T / k_eV)
+        # sqrt(pi W00[eV] (...)) (one factor q cancels against k = q k_eV).
         i_tfe = -(
             area
-            * (self.a_star * t / K_B)
-            * jnp.sqrt(jnp.pi * w00 * Q * (avs + phi_bn * sech2))
-            * safe_exp(-Q * phi_bn / w0)
-            * jnp.expm1(jnp.minimum(Q * avs / eps_prime, 80.0))
+            * (self.a_star * t / K_B_EV)
+            * jnp.sqrt(jnp.pi * w00 * (avs + phi_bn * sech2))
+            * safe_exp(-phi_bn / w0)
+            * jnp.expm1(jnp.minimum(avs / eps_prime, 80.0))
         )
         # Thermionic emission (RESET direction, vs >= 0).
         i_te = (
             area
             * self.a_star
             * t**2
-            * safe_exp(-Q * phi_bn / kt)
-            * jnp.expm1(jnp.minimum(Q * vs / kt, 80.0))
+            * safe_exp(-phi_bn / kt)
+            * jnp.expm1(jnp.minimum(vs / kt, 80.0))
         )
         return jnp.where(vs < 0, i_tfe, i_te)
 
@@ -326,7 +355,8 @@ class JART(Device):
         residual going out from ``V_S = 0``; a bracketed Newton iteration refines it.
         ``jax.lax.custom_root`` differentiates the root by the implicit function
         theorem (the iterations are not differentiated)."""
-        dtype = jnp.result_type(float)
+        n_arr = jnp.asarray(n)
+        dtype = n_arr.dtype if jnp.issubdtype(n_arr.dtype, jnp.floating) else jnp.result_type(float)
         shape = jnp.broadcast_shapes(
             jnp.shape(v), jnp.shape(n), *(jnp.shape(x) for x in jax.tree.leaves(p))
         )
@@ -401,7 +431,7 @@ class JART(Device):
     def _dndt(self, n, v, p: _Eff):
         """(dN/dt [1e26 m^-3 / s], V_S) at state ``n`` under applied ``v`` (1.10)-(1.11)."""
         vs = self._solve_vs(v, n, p)
-        r_disc, r_plug, r_lin, c, area = self._ohmic(n, p)
+        r_disc, r_plug, r_lin, c, _ = self._ohmic(n, p)
         v = jnp.broadcast_to(v, vs.shape)
         u = v - vs
         i = self._resistor_current(u, r_lin, c)
@@ -422,12 +452,13 @@ class JART(Device):
         f_set = 1.0 - jnp.exp(jnp.minimum(10.0 * jnp.log(n / p.n_max), 80.0))
         # F_lim <= 0 beyond a bound is the source's "I_ion := 0" rule.
         f_lim = jnp.maximum(jnp.where(reset, f_reset, f_set), 0.0)
-        c_vo = 0.5 * (self.n_plug + n) * 1e26
-        i_ion = (
-            self.z_vo * Q * c_vo * self.a_hop * self.nu0 * area
+        # I_ion / (z q A l_disc) / 1e26 with the factor z q A cancelled by hand (the
+        # product underflows in float32): c_vo in units of 1e26 m^-3.
+        c_vo = 0.5 * (self.n_plug + n)
+        dndt = -(
+            c_vo * (self.a_hop * self.nu0 / p.l_disc)
             * (jnp.exp(-dw_min / kt) - jnp.exp(-dw_max / kt)) * f_lim
         )  # fmt: skip
-        dndt = -i_ion / (self.z_vo * Q * area * p.l_disc) / 1e26
         return dndt, vs
 
     def dndt(self, state: JARTState, v: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
@@ -447,14 +478,22 @@ class JART(Device):
         ``[N_min, N_max]`` after each (the source's bound rule); one circuit solve per
         sub-step.
 
-        Cycle-to-cycle variability (``key`` given): after a pulse during which the cell
-        switched -- ``N`` crossed the geometric middle ``sqrt(N_min N_max)`` of its window
-        -- the four var parameters are re-drawn: each C2C factor becomes
-        ``exp(c2c_sigma_* xi)``, ``xi ~ N(0, 1)`` fresh (not a random walk, so the
-        spread stays stationary over many cycles), around the device's own value; ``N``
-        is then clamped into the new ``[N_min, N_max]`` (a new LRS/HRS level).
-        UNCONFIRMED: Bengel et al. 2020 re-draw the same four parameters "after
-        switching events"; the exact rule and spreads were not available. Without a
+        Cycle-to-cycle variability (``key`` given), after the rule of the Juelich JART
+        v1b port in IBM aihwkit (``rpu_JART_v1b_device.cpp``, Z. Yu, FZ Juelich 2022):
+        there every pulse that moves ``N`` changes each of ``N_max``, ``N_min``,
+        ``l_disc`` and ``r`` by a bounded relative amount, ``p <- p (1 + std U(-1, 1)
+        [+ ratio slope U(-1, 1)])``, ``ratio`` the fraction of the remaining window the
+        pulse crossed, then clipped to ``p_device (1 + [lower, upper])``. A per-pulse rule
+        depends on how a pulse is cut (ten half-pulses would draw ten times), so here
+        the same bounded random walk runs in *switching progress* ``s = sum |d ln N| /
+        ln(N_max / N_min)`` inside the sub-steps: each factor ``f`` (state fields
+        ``f_*``, 1 = the device's own value) does ``ln f <- clip(ln f + sigma sqrt(ds)
+        xi, -bound, bound)``, ``xi ~ N(0, 1)``. One full switching (``s = 1``) then has
+        ``Var(ln f) = sigma^2``, aihwkit's variance ``std^2 / 3`` of one pulse that
+        switches fully (``sigma = std / sqrt(3)``); gradual pulse trains accumulate the
+        spread in proportion to the distance switched; pulses that do not move ``N``
+        (reads, a cell at its bound) change nothing, as in aihwkit. ``N`` is kept in
+        the moving window ``[N_min f_n_min, N_max f_n_max]``. Without a
         key the pulse is deterministic."""
         if key is None:
             return _apply_pulse_jit(self, state, v, width_s)
@@ -469,62 +508,66 @@ class JART(Device):
         dtype = state.n.dtype
         v = jnp.broadcast_to(jnp.asarray(v, dtype), shape)
         dt = jnp.broadcast_to(jnp.asarray(width_s, dtype), shape) / self.n_substeps
-        n_min = jnp.broadcast_to(p.n_min, shape)
-        n_max = jnp.broadcast_to(p.n_max, shape)
-        n0 = jnp.broadcast_to(state.n, shape)
-
-        def step(n, _):
-            rate, _ = self._dndt(n, v, p)
-            return jnp.clip(n + dt * rate, n_min, n_max), None
-
-        n, _ = jax.lax.scan(step, n0, None, length=self.n_substeps)
-        new = JARTState(
-            n=n,
-            f_l_disc=jnp.broadcast_to(state.f_l_disc, shape),
-            f_r=jnp.broadcast_to(state.f_r, shape),
-            f_n_max=jnp.broadcast_to(state.f_n_max, shape),
-            f_n_min=jnp.broadcast_to(state.f_n_min, shape),
+        factors = tuple(
+            jnp.broadcast_to(getattr(state, f), shape).astype(dtype) for f in _C2C_FIELDS
         )
-        if key is None:
-            return new
-        return self._c2c_redraw(new, n0, key)
+        n0 = jnp.broadcast_to(state.n, shape).astype(dtype)
+        sigmas = jnp.asarray([getattr(self, "c2c_sigma_" + f[2:]) for f in _C2C_FIELDS], dtype)
+        bounds = jnp.asarray([getattr(self, "c2c_bound_" + f[2:]) for f in _C2C_FIELDS], dtype)
+        noisy = key is not None
 
-    def _c2c_redraw(self, new: JARTState, n_before, key: PRNGKeyArray) -> JARTState:
-        p = self._eff(new)
-        mid = jnp.sqrt(p.n_min * p.n_max)
-        switched = (n_before - mid) * (new.n - mid) < 0
-        k_l, k_r, k_max, k_min = jax.random.split(key, 4)
-        shape = new.n.shape
-        dtype = new.n.dtype
+        def step(carry, xi):
+            n, fs = carry
+            st = JARTState(n, *fs)
+            p = self._eff(st)
+            rate, _ = self._dndt(n, v, p)
+            n_new = jnp.clip(n + dt * rate, p.n_min, p.n_max)
+            if noisy:
+                # Cycle-to-cycle random walk of the four var parameters in "switching
+                # progress" ds = |d ln N| / ln(N_max / N_min): the variance of each
+                # ln-factor grows by sigma^2 ds, bounded to |ln f| <= bound.
+                ds = jnp.abs(jnp.log(n_new / n)) / jnp.log(p.n_max / p.n_min)
+                root = safe_sqrt(ds)
+                fs = tuple(
+                    jnp.exp(jnp.clip(jnp.log(f) + sigmas[k] * root * xi[k], -bounds[k], bounds[k]))
+                    for k, f in enumerate(fs)
+                )
+                fs = _keep_physical(self, fs)
+                n_new = jnp.clip(n_new, self.n_min * fs[3], self.n_max * fs[2])
+            return (n_new, fs), None
 
-        def draw(k, sigma, old):
-            fresh = jnp.exp(sigma * jax.random.normal(k, shape, dtype))
-            return jnp.where(switched, fresh, old)
+        if noisy:
+            xis = jax.random.normal(key, (self.n_substeps, 4, *shape), dtype)
+        else:
+            xis = None
+        (n, fs), _ = jax.lax.scan(step, (n0, factors), xis, length=self.n_substeps)
+        return JARTState(n, *fs)
 
-        f_l = draw(k_l, self.c2c_sigma_l_disc, new.f_l_disc)
-        # Keep l_disc below l_cell whatever the draw (the disc is part of the cell).
-        f_l = jnp.minimum(f_l, 0.99 * self.l_cell / self.l_disc)
-        f_r = draw(k_r, self.c2c_sigma_r, new.f_r)
-        f_max = draw(k_max, self.c2c_sigma_n_max, new.f_n_max)
-        f_min = draw(k_min, self.c2c_sigma_n_min, new.f_n_min)
-        # N_min must stay below N_max: cap the N_min factor (a no-op for sane sigmas).
-        f_min = jnp.minimum(f_min, 0.5 * self.n_max * f_max / self.n_min)
-        n = jnp.clip(new.n, self.n_min * f_min, self.n_max * f_max)
-        return JARTState(n=n, f_l_disc=f_l, f_r=f_r, f_n_max=f_max, f_n_min=f_min)
+    # ---- rest and reads -----------------------------------------------------------------
+    def drift(self, state: JARTState, t_s) -> JARTState:
+        """No relaxation at rest (the v1b model has no retention term): the state."""
+        del t_s
+        return state
 
-    # ---- variability ------------------------------------------------------------------
-    def sample(
-        self,
-        key: PRNGKeyArray,
-        shape: tuple[int, ...],
-        variability: Mapping[str, float | Spread] | None = None,
-    ) -> JART:
-        """Copy with per-device parameters of ``shape`` (v1b var D2D variability).
+    def read_noise(self, state: JARTState, key: PRNGKeyArray, v_read=None):
+        """One noisy conductance read [S]: 1/f + RTN of ``noise`` (:class:`ReadNoise`)."""
+        return standard_read_noise(self, state, key, v_read)
 
-        ``variability=None`` uses :data:`JART_D2D_SPREADS` (``n_min``, ``n_max``,
-        ``l_disc``, ``r``; lognormal, relative sigmas of the S7 user table)."""
-        spreads = JART_D2D_SPREADS if variability is None else variability
-        return super().sample(key, shape, spreads)
+    def read_noise_moments(self, state: JARTState, v_read=None):
+        """Mean [S] and variance [S^2] of :meth:`read_noise` (``None`` with RTN)."""
+        return standard_read_noise_moments(self, state, v_read)
+
+
+_C2C_FIELDS = ("f_l_disc", "f_r", "f_n_max", "f_n_min")
+
+
+def _keep_physical(model: JART, fs):
+    """Cap the factors so that ``l_disc < l_cell`` and ``N_min < N_max`` whatever the
+    draw (no-ops for the default bounds)."""
+    f_l, f_r, f_max, f_min = fs
+    f_l = jnp.minimum(f_l, 0.99 * model.l_cell / model.l_disc)
+    f_min = jnp.minimum(f_min, 0.5 * model.n_max * f_max / model.n_min)
+    return f_l, f_r, f_max, f_min
 
 
 # The public methods run through jit-compiled functions of (model, state, inputs): the

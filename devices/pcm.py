@@ -88,11 +88,9 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ._base import Device
 from ._checks import check_less, check_nonnegative, check_positive, check_range
 from ._math import EXP_ARG_MAX, smooth_step, solve_linear_sinh
+from .constants import K_B_EV
 from .noise import ReadNoise
 
-K_B = 1.380649e-23  # Boltzmann constant [J/K]
-Q_E = 1.602176634e-19  # elementary charge [C]
-K_B_EV = K_B / Q_E  # [eV/K]
 U_GUARD = 1e-12  # [m]: keeps V0 > 0 when no solid amorphous material is left
 
 
@@ -534,8 +532,6 @@ class PCM(Device):
     def read_noise_moments(self, state: PCMState, v_read: float | Array | None = None):
         """Mean and variance of :meth:`read_noise`: Gaussian, ``sigma = G
         relative_noise``, when the RTN amplitude is 0 (else ``None``)."""
-        if type(self).read_noise is not PCM.read_noise:
-            return None
         g = self.conductance(state, v_read)
         return self.noise.moments(g, g * self.relative_noise(state))
 

@@ -56,6 +56,7 @@ Numerics (choices of this implementation, not of the source):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -63,13 +64,12 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._base import Device
+from ._base import Device, standard_read_noise, standard_read_noise_moments
 from ._checks import check_less, check_nonnegative, check_positive, check_range
-from ._math import safe_exp, safe_sinh, solve_linear_sinh
+from ._math import safe_exp, safe_sinh, safe_sqrt, solve_linear_sinh
+from .constants import K_B, Q_E
 from .noise import ReadNoise
 
-K_B = 1.380649e-23  # Boltzmann constant [J/K]
-Q_E = 1.602176634e-19  # elementary charge [C]
 GAMMA_RESET = 16.0  # RESET field-enhancement factor, hard-coded in rram_v_1_0_0.va
 NM = 1e-9
 # Bounds of |dg/dt| [m/s] as logarithms (see module docstring).
@@ -149,8 +149,11 @@ class StanfordPKU(Device):
     noise: ReadNoise = eqx.field(default_factory=ReadNoise)
     n_substeps: int = eqx.field(default=128, static=True)
     n_newton: int = eqx.field(default=3, static=True)
+    n_noise_steps: int = eqx.field(default=64, static=True)
+    noise_step_budget: int = eqx.field(default=4, static=True)
+    noise_h_factor: float = eqx.field(default=4.0, static=True)
 
-    State = RRAMState
+    State: ClassVar[type] = RRAMState
 
     def __check_init__(self):
         for name, unit in [
@@ -197,8 +200,13 @@ class StanfordPKU(Device):
         if "gap" in values:
             # Bounds may be traced (parameters under jit/vmap): then nothing is checked
             # here.  A relative slack lets rounded literals like 1.7 * 1e-9 pass.
-            check_range("gap", values["gap"], _scaled(self.gap_min, 1 - 1e-6),
-                        _scaled(self.gap_max, 1 + 1e-6), unit="m")
+            check_range(
+                "gap",
+                values["gap"],
+                _scaled(self.gap_min, 1 - 1e-6),
+                _scaled(self.gap_max, 1 + 1e-6),
+                unit="m",
+            )
 
     # ---- electrical ------------------------------------------------------------------
     @property
@@ -334,6 +342,12 @@ class StanfordPKU(Device):
         dtype = g.dtype if jnp.issubdtype(g.dtype, jnp.floating) else jnp.result_type(float)
         v = jnp.asarray(v, dtype)
         width = jnp.asarray(width_s, dtype)
+        v = eqx.error_if(v, ~jnp.isfinite(v), "StanfordPKU.apply_pulse: v must be finite")
+        width = eqx.error_if(
+            width,
+            ~(jnp.isfinite(width) & (width >= 0)),
+            "StanfordPKU.apply_pulse: width_s must be finite and >= 0 s",
+        )
         # The bounds are the physics (the oxide); a start a rounding error outside is
         # put on the bound.
         g = jnp.clip(g.astype(dtype), self.gap_min, self.gap_max)
@@ -350,12 +364,11 @@ class StanfordPKU(Device):
         direction = -jnp.sign(v)  # +1: gap grows (RESET)
         noisy = key is not None
         sigma_g = self.delta_gap0 * self.tau_ref
+        n_iv = self.n_noise_steps
+        dt_iv = t_rem / n_iv  # length of one noise interval
 
-        def substep(carry, xs):
-            g, t_rem, h, ln_ra, t_a = carry
-            xi, force = xs
-            if noisy:  # the noise moved g: the carried end-of-step rate is stale
-                ln_ra, t_a = self._log_rate(g, v, sinh_v)
+        def gap_step(g, t_rem, h, ln_ra, t_a, force, h_max=h_max):
+            """One deterministic gap step limited by the time ``t_rem`` left."""
             dist = jnp.where(direction > 0, gmax - g, g - gmin)
             dg = jnp.clip(dist, 0.0, h) * jnp.abs(direction)
             ln_rb, t_b = self._log_rate(g + direction * dg, v, sinh_v)
@@ -387,34 +400,62 @@ class StanfordPKU(Device):
             ratio = jnp.where(jnp.abs(x) < 1e-6, 1.0 - 0.5 * x, jnp.log1p(x_s) / x_s)
             u = jnp.where(blow, dg, jnp.minimum(rt * ratio, dg))
             g_new = jnp.where(partial, g + direction * u, g + direction * dg)
-            dt_used = jnp.where(partial, t_rem, dt_full)
             t_new = jnp.where(partial, 0.0, t_rem - dt_full)
             g_new = jnp.where(reject, g, g_new)
-            dt_used = jnp.where(reject, 0.0, dt_used)
             t_new = jnp.where(reject, t_rem, t_new)
             ln_rb = jnp.where(reject, ln_ra, ln_rb)
             t_b = jnp.where(reject, t_a, t_b)
-            if noisy:
-                gate = jax.nn.sigmoid((t_a - self.t_crit) / self.t_smth)
-                g_new = g_new + sigma_g * jnp.sqrt(dt_used / self.tau_ref) * gate * xi
-                g_new = jnp.clip(g_new, gmin, gmax)
-            out = (g_new, t_new, h_new, ln_rb, t_b)
+            return g_new, t_new, h_new, ln_rb, t_b
+
+        def substep(carry, xs):
+            _, force = xs
+            out = gap_step(*carry, force)
             return tuple(a.astype(dtype) for a in out), None
 
-        n = self.n_substeps
-        if noisy:
-            xis = jax.random.normal(key, (n, *shape), dtype)
-        else:
-            xis = jnp.zeros((n,) + (1,) * len(shape), dtype)
-        force = jnp.arange(n) == n - 1  # the last step takes whatever time is left
+        def noisy_substep(carry, xs):
+            # Drift and noise act together over every interval: the pulse is cut into
+            # n_noise_steps equal intervals; each starts with the Wiener increment of
+            # its length and is then integrated deterministically (gap steps limited
+            # by the time left in the interval), so the drift acts after every kick.
+            g, t_iv, n_left, h, ln_ra, t_a = carry
+            xi, force = xs
+            start = (t_iv <= 0.0) & (n_left > 0.0)
+            # The last scan step takes whatever is left (a safeguard; the step budget
+            # is sized so that it is normally not reached with intervals left).
+            n_new = jnp.where(force, n_left, jnp.where(start, 1.0, 0.0))
+            kick_t = n_new * dt_iv
+            gate = jax.nn.sigmoid((t_a - self.t_crit) / self.t_smth)
+            g = g + sigma_g * safe_sqrt(kick_t / self.tau_ref) * gate * xi
+            g = _fold(g, gmin, gmax)
+            kicked = kick_t > 0.0
+            ln_rk, t_k = self._log_rate(g, v, sinh_v)
+            ln_ra = jnp.where(kicked, ln_rk, ln_ra)
+            t_a = jnp.where(kicked, t_k, t_a)
+            g, t_iv, h, ln_ra, t_a = gap_step(
+                g, t_iv + kick_t, h, ln_ra, t_a, force, self.noise_h_factor * h_max
+            )
+            out = (g, t_iv, n_left - n_new, h, ln_ra, t_a)
+            return tuple(a.astype(dtype) for a in out), None
+
         h0 = jnp.full(shape, h_max)
+        if noisy:
+            n = self.n_substeps + self.noise_step_budget * n_iv
+            xis = jax.random.normal(key, (n, *shape), dtype)
+            force = jnp.arange(n) == n - 1
+            n_left = jnp.full(shape, float(n_iv))
+            init = (g, jnp.zeros(shape), n_left, h0, ln_ra, t_a)
+            carry = tuple(jnp.broadcast_to(a, shape).astype(dtype) for a in init)
+            (g, *_), _ = jax.lax.scan(noisy_substep, carry, (xis, force))
+            # rounding of the fold and of the last step may leave g an ulp outside
+            return RRAMState(gap=jnp.clip(g, gmin, gmax))
+        n = self.n_substeps
+        xis = jnp.zeros((n,) + (1,) * len(shape), dtype)
+        force = jnp.arange(n) == n - 1  # the last step takes whatever time is left
         carry = tuple(jnp.broadcast_to(a, shape).astype(dtype) for a in (g, t_rem, h0, ln_ra, t_a))
         (g, _, _, _, _), _ = jax.lax.scan(substep, carry, (xis, force))
         return RRAMState(gap=g)
 
-    def drift(
-        self, state: RRAMState, t_s: Float[Array, "*shape"], temperature_k=None
-    ) -> RRAMState:
+    def drift(self, state: RRAMState, t_s: Float[Array, "*shape"], temperature_k=None) -> RRAMState:
         """Zero-bias retention: the gap relaxes towards ``gap_max`` (HRS) for ``t_s`` [s]
         at ``temperature_k`` [K] (default ``t0``):
         ``g(t) = g_max - (g_max - g) exp(-t / tau)``, ``tau = tau0 exp(Ea_ret / kT)``.
@@ -427,6 +468,14 @@ class StanfordPKU(Device):
         tau = self.tau0_retention * safe_exp(self.ea_retention * Q_E / (K_B * temp))
         keep = jnp.exp(-jnp.asarray(t_s) / tau)
         return RRAMState(gap=self.gap_max - (self.gap_max - state.gap) * keep)
+
+    def read_noise(self, state: RRAMState, key: PRNGKeyArray, v_read=None):
+        """One noisy conductance read [S]: 1/f + RTN of ``noise`` (:class:`ReadNoise`)."""
+        return standard_read_noise(self, state, key, v_read)
+
+    def read_noise_moments(self, state: RRAMState, v_read=None):
+        """Mean [S] and variance [S^2] of :meth:`read_noise` (``None`` with RTN)."""
+        return standard_read_noise_moments(self, state, v_read)
 
     def retention_time(self, temperature_k: float | Array) -> Float[Array, "*shape"]:
         """Relaxation time ``tau`` [s] of :meth:`drift` at ``temperature_k`` [K]."""
@@ -441,6 +490,14 @@ def _apply_pulse_jit(model, state, v, width_s, key):
 
 
 __all__ = ["RRAMState", "StanfordPKU"]
+
+
+def _fold(x, lo, hi):
+    """Reflect ``x`` into ``[lo, hi]`` (the position of a Brownian path reflected at
+    both walls: exact in distribution for a free Wiener increment)."""
+    width = hi - lo
+    y = jnp.mod(x - lo, 2.0 * width)
+    return lo + width - jnp.abs(width - y)
 
 
 def _scaled(bound, factor):

@@ -20,14 +20,16 @@ extent of the switching layer; the Kvatinsky window alone does not stop it there
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._base import Device
-from ._checks import check_less, check_nonnegative, check_positive, check_range
-from ._math import safe_exp
+from ._base import Device, standard_read_noise, standard_read_noise_moments
+from ._checks import check_less, check_nonnegative, check_positive, check_pulse, check_range
+from ._math import safe_exp, safe_sqrt
 from .noise import ReadNoise
 
 _IV_KINDS = ("linear", "exponential")
@@ -56,8 +58,9 @@ class VTEAM(Device):
         alpha_on, alpha_off: rate exponents [-].
         a_on, a_off: window positions [m] (default at the bounds).
         w_c: window softness [m].
-        c2c_sigma: cycle-to-cycle lognormal sigma of each pulse's change of ``w`` [-]
-            (used when ``apply_pulse`` gets a key; 0 = none).
+        c2c_sigma: cycle-to-cycle spread [-]: relative standard deviation of the change
+            of ``w`` over a full switching (diffusion in the distance switched, see
+            :meth:`apply_pulse`; used when it gets a key; 0 = none).
         v_read: default read voltage [V].
         noise: read noise model.
         iv: ``"linear"`` or ``"exponential"`` I-V (static).
@@ -83,7 +86,7 @@ class VTEAM(Device):
     iv: str = eqx.field(default="linear", static=True)
     n_substeps: int = eqx.field(default=100, static=True)
 
-    State = VTEAMState
+    State: ClassVar[type] = VTEAMState
 
     def __check_init__(self):
         check_positive("r_on", self.r_on, "Ohm")
@@ -153,24 +156,61 @@ class VTEAM(Device):
         key: PRNGKeyArray | None = None,
     ) -> VTEAMState:
         """State after a pulse ``v`` [V] of ``width_s`` [s]: ``n_substeps`` Euler steps
-        under ``lax.scan``, ``w`` clamped to ``[w_on, w_off]``. With ``key`` the change
-        of ``w`` over the pulse is scaled by ``exp(c2c_sigma xi - c2c_sigma^2 / 2)``
-        (mean-preserving lognormal C2C noise; UNCONFIRMED form, reference 4.2)."""
+        under ``lax.scan``, ``w`` clamped to ``[w_on, w_off]``.
+
+        Cycle-to-cycle noise (``key`` given, ``c2c_sigma > 0``): a diffusion in the
+        distance switched, ``dw = (dw/dt) dt + c2c_sigma sqrt(D |dw/dt| dt) xi`` per
+        sub-step (``D = w_off - w_on``, ``xi ~ N(0, 1)``), so the variance of the change
+        grows in proportion to the change itself: a pulse that moves ``w`` by ``Dw`` has
+        ``sd(Dw) = c2c_sigma sqrt(D |Dw|)`` (relative spread ``c2c_sigma`` for a full
+        switching), and one pulse of width ``w`` has the distribution of ``k`` pulses of
+        width ``w / k`` (the increments add in law). UNCONFIRMED form: the VTEAM paper
+        has no noise; a state-change-proportional variance is the usual reading of
+        cycle-to-cycle spread (e.g. the ``dw_min_std`` scaling of aihwkit's pulsed
+        devices). No noise where the state does not move (below the thresholds)."""
         w0 = jnp.asarray(state.w)
+        dtype = w0.dtype if jnp.issubdtype(w0.dtype, jnp.floating) else jnp.result_type(float)
+        v, width_s = check_pulse("VTEAM.apply_pulse", v, width_s, dtype)
+        return _apply_pulse_jit(self, VTEAMState(w=w0), v, width_s, key)
+
+    def _apply_pulse(self, state, v, width_s, key):
+        w0 = state.w
+        dtype = w0.dtype
         shape = jnp.broadcast_shapes(w0.shape, jnp.shape(v), jnp.shape(width_s))
-        w0 = jnp.broadcast_to(w0, shape)
-        v = jnp.broadcast_to(jnp.asarray(v, w0.dtype), shape)
-        dt = jnp.broadcast_to(jnp.asarray(width_s, w0.dtype), shape) / self.n_substeps
+        w0 = jnp.broadcast_to(w0, shape).astype(dtype)
+        v = jnp.broadcast_to(v, shape)
+        dt = jnp.broadcast_to(width_s, shape) / self.n_substeps
+        span = self.w_off - self.w_on
+        noisy = key is not None
 
-        def step(w, _):
-            return jnp.clip(w + dt * self._dwdt(w, v), self.w_on, self.w_off), None
+        def step(w, xi):
+            dw = dt * self._dwdt(w, v)
+            if noisy:
+                dw = dw + self.c2c_sigma * safe_sqrt(span * jnp.abs(dw)) * xi
+            return jnp.clip(w + dw, self.w_on, self.w_off), None
 
-        w, _ = jax.lax.scan(step, w0, None, length=self.n_substeps)
-        if key is not None:
-            s = self.c2c_sigma
-            factor = jnp.exp(s * jax.random.normal(key, shape, w.dtype) - 0.5 * s * s)
-            w = jnp.clip(w0 + (w - w0) * factor, self.w_on, self.w_off)
+        xis = jax.random.normal(key, (self.n_substeps, *shape), dtype) if noisy else None
+        w, _ = jax.lax.scan(step, w0, xis, length=self.n_substeps)
         return VTEAMState(w=w)
+
+    def drift(self, state: VTEAMState, t_s) -> VTEAMState:
+        """No relaxation at rest (VTEAM is non-volatile): the state is returned."""
+        del t_s
+        return state
+
+    def read_noise(self, state: VTEAMState, key: PRNGKeyArray, v_read=None):
+        """One noisy conductance read [S]: 1/f + RTN of ``noise`` (:class:`ReadNoise`)."""
+        return standard_read_noise(self, state, key, v_read)
+
+    def read_noise_moments(self, state: VTEAMState, v_read=None):
+        """Mean [S] and variance [S^2] of :meth:`read_noise` (``None`` with RTN)."""
+        return standard_read_noise_moments(self, state, v_read)
+
+
+@eqx.filter_jit
+def _apply_pulse_jit(model, state, v, width_s, key):
+    # compiled once per model configuration and shapes (eager loops do not re-trace)
+    return model._apply_pulse(state, v, width_s, key)
 
 
 __all__ = ["VTEAM", "VTEAMState"]

@@ -114,8 +114,8 @@ def euler_reference(gap, v, t_end, dt):
         gamma = (16.0 if v >= 0 else 16.0) - 0.8 * (gap / NM) ** 3
         if gamma * abs(v) / 12e-9 < 1.4e9:
             gamma = 0.0
-        rate = -10.0 * np.exp(-0.6 / (kt * temp)) * np.sinh(
-            gamma * 0.25e-9 / 12e-9 * v / (kt * temp)
+        rate = (
+            -10.0 * np.exp(-0.6 / (kt * temp)) * np.sinh(gamma * 0.25e-9 / 12e-9 * v / (kt * temp))
         )
         gap = min(max(gap + rate * dt, 0.2 * NM), 1.7 * NM)
         i = 1e-3 * np.exp(-gap / 0.25e-9) * np.sinh(v / 0.25)
@@ -336,7 +336,9 @@ def test_noise_during_switching_is_step_independent():
         out.append(np.asarray(s.gap))
     det = float(StanfordPKU().apply_pulse(state(m, 0.2 * NM), -1.3, width).gap)
     (a, b) = out
-    assert a.std() > 0.01 * NM  # the noise does something
+    # the noise does something (the old value, 0.01 nm, included the un-restored noise of
+    # the last step, issue 14 item 1)
+    assert a.std() > 0.005 * NM
     np.testing.assert_allclose(a.mean(), b.mean(), atol=4 * a.std() / np.sqrt(n))
     np.testing.assert_allclose(a.std(), b.std(), rtol=0.05)
     assert abs(a.mean() - det) < 0.5 * a.std()
