@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jaxtyping import Array, PRNGKeyArray
-from xbar.networks import CrossbarConfig, DeviceProgramming
+from xbar.networks import LI, CrossbarConfig, DeviceProgramming
 
 import xbar
 from xbar import devices
@@ -57,6 +57,7 @@ __all__ = [
     "fault_tolerance",
     "lifetime",
     "program_network",
+    "reference_matrices",
 ]
 
 #: 1 s, 1 h, 1 day, 1 month (30 days), 1 year (365 days) [s]
@@ -159,21 +160,32 @@ def _read_matrix(xb: xbar.Crossbar, t_s):
     return xbar.effective_matrix(g, **w.solve_kwargs())
 
 
+def reference_matrices(programmed) -> list[Array]:
+    """Physical read matrices [S] (exact IR drop) of programmed crossbars at programming
+    time: the calibration reference of drift compensation."""
+    return [_read_matrix(xb, None) for xb, _ in programmed]
+
+
 def deployed(
     model: SpikingMLP,
     programmed: Sequence[tuple[xbar.Crossbar, Array]],
     t_s: float,
     *,
     drift_compensation: bool = True,
+    reference: Sequence[Array] | None = None,
 ) -> SpikingMLP:
     """``model`` with each layer read from its programmed crossbar at ``t_s`` [s] after
-    programming (module docstring), with or without global drift compensation."""
+    programming (module docstring), with or without global drift compensation.
+    ``reference``: the physical read matrices at programming time per layer (computed if
+    None; pass :func:`reference_matrices` to reuse them over many times)."""
     syn = []
-    for s_old, (xb, s) in zip(_layers(model), programmed, strict=True):
+    if drift_compensation and reference is None:
+        reference = reference_matrices(programmed)
+    for l, (s_old, (xb, s)) in enumerate(zip(_layers(model), programmed, strict=True)):
         g_t = _read_matrix(xb, t_s)
         xb_t = xb.with_cached_matrix(g_t, jnp.asarray(t_s, g_t.dtype))
         if drift_compensation:
-            g_0 = _read_matrix(xb, None)
+            g_0 = reference[l]
             w0 = jnp.sum(jnp.abs(xb.mapping.combine(g_0)))
             wt = jnp.sum(jnp.abs(xb.mapping.combine(g_t)))
             alpha = w0 / jnp.maximum(wt, 1e-30)
@@ -224,9 +236,10 @@ def lifetime(
     acc = {}
     for i in range(n_instances):
         prog = program_network(model, config, jax.random.fold_in(key, i), state_values=state_values)
+        ref = reference_matrices(prog) if any(drift_compensation) else None
         for t in times_s:
             for dc in drift_compensation:
-                net = deployed(model, prog, t, drift_compensation=dc)
+                net = deployed(model, prog, t, drift_compensation=dc, reference=ref)
                 acc.setdefault((t, dc), []).append(_accuracy(net, data, k_eval, loss, encoding))
     return [_row(t=t, drift_compensation=dc, values=v) for (t, dc), v in acc.items()]
 
@@ -344,8 +357,6 @@ def train_network(
     cross-entropy, rate-coded inputs of ``num_steps`` steps) trained with Adam against the
     hardware ``spec`` (``HardwareSpec.ideal()`` for plain training); ``init`` continues
     from a network (its weights moved onto ``spec``)."""
-    from xbar.networks import LI
-
     if init is None:
         model = SpikingMLP.build(sizes, key=key, readout=LI(), synapse=spec.synapse_factory())
     else:

@@ -196,10 +196,16 @@ def measured_programming_noise(
 def device_read_noise(device, mapping, state_at=None, n: int = 33) -> AbstractSynapseNoise:
     """The read noise of ``device`` as :class:`DeviceReadNoise` (relative standard deviation
     of ``device.read_noise`` from ``device.read_noise_moments``) on ``n`` conductances over
-    the mapping's window. ``state_at(g)`` builds a device state of conductance ``g`` [S]
+    the mapping's window; for a device with a ``devices.ReadNoise`` field its 1/f
+    ``sigma(G)`` tabulated. ``state_at(g)`` builds a device state of conductance ``g`` [S]
     (default ``device.program(None, g)`` when the device has ``program``); returns
     :class:`~xbar.networks.NoNoise` when the device has no closed-form moments."""
     g = jnp.linspace(max(float(mapping.g_min), 1e-3 * float(mapping.g_max)), mapping.g_max, n)
+    noise = getattr(device, "noise", None)
+    if state_at is None and isinstance(noise, devices.ReadNoise):
+        # devices with a ReadNoise field (RRAM models): its 1/f sigma at the conductance,
+        # the Gaussian part of device.read_noise (random telegraph noise is not included)
+        return TabulatedNoise(g, noise.sigma(g))
     if state_at is None:
         if not hasattr(device, "program"):
             return NoNoise()
