@@ -60,6 +60,9 @@ from . import _sweep_store
 __all__ = ["sweep"]
 
 
+_COMPILED: dict[tuple, Callable] = {}
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class _Plan:
     """Everything a chunk needs (sent to Dask workers)."""
@@ -75,6 +78,7 @@ class _Plan:
     batch_size: int | None
     x64: bool
     fingerprint: str
+    f_digest: str  # SHA-256 of cloudpickle(f): the same function in every process
     # compiled chunk functions, one per static value (filled where the plan runs: in this
     # process, or once per Dask worker, which holds one copy of the scattered plan)
     compiled: dict = dataclasses.field(default_factory=dict, repr=False)
@@ -119,7 +123,13 @@ class _Plan:
 
     def function(self, static: tuple) -> Callable:
         if static not in self.compiled:
-            self.compiled[static] = _compile(self, static)
+            # shared by sweeps of the same function (a repeated or resumed sweep compiles
+            # once per process, and once per Dask worker across sweeps)
+            k = (self.f_digest, self.names, static, self.key_data.tobytes(), self.key_impl,
+                 self.batch_size, self.x64)  # fmt: skip
+            if k not in _COMPILED:
+                _COMPILED[k] = _compile(self, static)
+            self.compiled[static] = _COMPILED[k]
         return self.compiled[static]
 
 
@@ -337,6 +347,7 @@ def sweep(
         batch_size=None if batch_size is None else int(batch_size),
         x64=bool(jax.config.jax_enable_x64),
         fingerprint=fp,
+        f_digest=_digest(f),
     )
     attrs = _attrs(sweep_config, meta)
     units = dict(units or {})
@@ -380,7 +391,10 @@ def sweep(
     todo = [int(c) for c in np.flatnonzero(~done)]
     n_done = plan.n_chunks - len(todo)
 
-    from tqdm.auto import tqdm
+    if progress:
+        from tqdm.auto import tqdm
+    else:  # tqdm.auto warns in notebooks without ipywidgets, even for a disabled bar
+        from tqdm import tqdm
 
     bar = tqdm(
         total=plan.n_chunks, initial=n_done, unit="chunk", desc="sweep", disable=not progress
@@ -426,6 +440,17 @@ def sweep(
     ds.attrs["sweep_chunks_computed"] = len(todo)
     ds.attrs["sweep_chunks_total"] = plan.n_chunks
     return ds
+
+
+def _digest(f) -> str:
+    import hashlib
+
+    import cloudpickle
+
+    try:
+        return hashlib.sha256(cloudpickle.dumps(f)).hexdigest()
+    except Exception:  # not picklable: fine in this process (the Dask path will say so)
+        return f"id:{id(f)}"
 
 
 def _fill(dtype):

@@ -228,7 +228,7 @@ def design_map(
     rel = "≥" if above else "≤"
     handles = [
         mpatches.Patch(facecolor="0.5", edgecolor="0.9", hatch="///", label="misses target"),
-        mpatches.Patch(facecolor="none", edgecolor="0.3", lw=2, label=f"target {rel} {target:g}"),
+        mpatches.Patch(facecolor="none", edgecolor="0.3", lw=2, label=f"target {rel} {target:.3g}"),
     ]
     # above the axes, so that it covers no cell of the map (the title moves up)
     ax.legend(
