@@ -199,3 +199,36 @@ def test_static_axis_and_units():
     ds = sweep(f, {"n": [1, 3]}, 5, static=["n"], units={"s": "A", "n": "1"}, progress=False)
     np.testing.assert_array_equal(ds["s"].values, [[1.0] * 5, [3.0] * 5])
     assert ds["s"].attrs["units"] == "A" and ds["n"].attrs["units"] == "1"
+
+
+def test_sweep_plots_label_units_log_axes_and_target_region():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    from xbar import sweep_plot
+
+    rng = np.random.default_rng(0)
+    t = np.logspace(0, 6, 4)
+    s = np.array([0.0, 0.1, 0.2])
+    acc = (
+        1 - s[None, :, None] - 0.01 * np.log10(t)[:, None, None] - rng.uniform(0, 0.05, (4, 3, 16))
+    )
+    ds = xr.Dataset(
+        {"acc": (("t_s", "sigma", "seed"), acc, {"units": "1"})},
+        coords={"t_s": ("t_s", t, {"units": "s"}), "sigma": s, "seed": np.arange(16)},
+    )
+    ok = sweep_plot.meets(ds, "acc", target=0.85, reduce=0.1)
+    np.testing.assert_array_equal(ok.values, np.quantile(acc, 0.1, axis=-1) >= 0.85)
+    ax = sweep_plot.design_map(ds, "acc", "t_s", "sigma", target=0.85, reduce=0.1)
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "t s [s]"  # spans 6 decades
+    assert "10 % quantile" in ax.figure.axes[-1].get_ylabel()  # the colour bar says so
+    ax = sweep_plot.metric_vs(ds.isel(sigma=0), "acc", "t_s")
+    assert ax.get_xscale() == "log" and ax.get_legend() is not None
+    ax = sweep_plot.heatmap(ds, "acc", "sigma", "t_s")
+    assert ax.get_xscale() == "linear" and ax.get_yscale() == "log"
+    with pytest.raises(ValueError, match="further dimensions"):
+        sweep_plot.metric_vs(ds, "acc", "t_s")
+    plt.close("all")
