@@ -29,6 +29,7 @@ Example::
                        validation=test, checkpoint_dir="ckpt")
 """
 
+from . import evaluate, hardware_aware
 from .checkpoint import load_checkpoint, save_checkpoint
 from .datasets import (
     AbstractEncoding,
@@ -38,6 +39,7 @@ from .datasets import (
     load_digits,
     spike_patterns,
 )
+from .hardware_aware import CrossbarSynapse, HardwareSpec
 from .losses import (
     AbstractLoss,
     AbstractMetric,
@@ -72,6 +74,10 @@ from .unsupervised import LearningStats, WTATrainer, assign_labels, predict
 from .waveforms import SpikeWaveform, learning_window, overlap_voltage
 
 __all__ = [
+    "CrossbarSynapse",
+    "HardwareSpec",
+    "evaluate",
+    "hardware_aware",
     "AbstractRule",
     "Chain",
     "HardBound",

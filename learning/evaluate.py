@@ -51,6 +51,9 @@ from .train import fit, score
 
 __all__ = [
     "LIFETIME_TIMES_S",
+    "accuracy",
+    "pcm_config",
+    "train_network",
     "ProgrammedSynapse",
     "demo_study",
     "deployed",
@@ -206,10 +209,22 @@ def deployed(
     return eqx.tree_at(lambda m: m.synapses, model, tuple(syn))
 
 
-def _accuracy(model, data, key, loss, encoding, batch_size=512):
+def accuracy(
+    model,
+    data: Split,
+    key: PRNGKeyArray,
+    loss: AbstractLoss = MembraneCrossEntropy(),
+    encoding: AbstractEncoding | None = None,
+    batch_size: int = 512,
+) -> float:
+    """Test accuracy of ``model`` on ``data`` (:func:`xbar.learning.score`; ``key`` draws
+    the input encoding and the read noise)."""
     return score(model, data, key=key, loss=loss, encoding=encoding, batch_size=batch_size)[
         "accuracy"
     ]
+
+
+_accuracy = accuracy
 
 
 def lifetime(
