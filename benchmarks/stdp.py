@@ -5,7 +5,8 @@ asked-for change in outer-product form, the pulse decisions of the stochastic
 pulse-coincidence scheme (``xbar.learning.Coincidence``, one slot, V/2 biasing) and the
 device updates of every cell through ``xbar.apply_pulses`` (selected and half-selected
 cells), for the statistical PCM training model (``devices.PCMStatistical``) and the
-Stanford-PKU RRAM model (8 gap sub-steps per pulse). Throughput: ``n^2 / t_step``
+Stanford-PKU RRAM model (8 gap sub-steps per pulse, deterministic pulse model: its
+stochastic gap term integrates many noise sub-steps per pulse). Throughput: ``n^2 / t_step``
 synapse-updates/s. Anchor, measured in the same run: the same STDP step on plain float
 weights (dense outer products, no devices). Pre and post neurons spike with probability
 ``--rate`` per step (Poisson). Targets: >= 1e7 synapse-updates/s on a 2-core CPU,
@@ -50,7 +51,7 @@ def workloads(n: int, rate: float):
             transfer.Coincidence(dw_pulse=0.02, v_set=1.0, v_reset=-1.0),
         ),
         (
-            "StanfordPKU (8 sub-steps)",
+            "StanfordPKU (8 sub-steps, no c2c noise)",
             xbar.Crossbar.create(
                 pku,
                 (n, n),
@@ -59,7 +60,12 @@ def workloads(n: int, rate: float):
                 gap=1.4e-9,
             ),
             transfer.Coincidence(
-                dw_pulse=0.02, v_set=1.45, v_reset=-1.3, width_set_s=5e-9, width_reset_s=20e-9
+                dw_pulse=0.02,
+                v_set=1.45,
+                v_reset=-1.3,
+                width_set_s=5e-9,
+                width_reset_s=20e-9,
+                device_noise=False,
             ),
         ),
     ]
