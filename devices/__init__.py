@@ -5,6 +5,7 @@ The shared interface of every model is documented in ``devices.Device``.
 
 from . import plot
 from ._base import Device
+from .compensation import drift_compensation
 from .endurance import Endurance, Retention
 from .faults import StuckAtFaults
 from .jart import JART, JART_D2D_SPREADS, JARTState
@@ -14,7 +15,6 @@ from .pcm_statistical import (
     PCMStatistical,
     PCMStatisticalState,
     PCMTrainingUpdate,
-    drift_compensation,
 )
 from .rram import RRAMState, StanfordPKU
 from .switching import LognormalSwitching, PoissonSwitching

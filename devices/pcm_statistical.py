@@ -24,10 +24,8 @@ networks, as restated in ``shared/reference/device-physics.md`` sections 3.1 and
   call, ``nu`` is drawn once per device at programming and kept in the state, so a
   device follows one drift trajectory.
 
-* :func:`drift_compensation`: global drift compensation (GDC; Joshi et al. 2020;
-  aihwkit ``inference/compensation/drift.py``): read the summed response to a known
-  input after programming and at time ``t`` and rescale the output by
-  ``alpha = readout(t0) / readout(t)``.
+* Drift compensation of these arrays: ``devices.compensation`` (one definition for
+  this model and for ``xbar.Crossbar``, valid for signed arrays).
 
 * :class:`PCMTrainingUpdate`: conductance step per SET pulse for on-chip learning,
   the aihwkit ``PCMPresetDevice`` (an ``ExpStepDevice``) fit to the Ge2Sb2Te5 device
@@ -378,30 +376,3 @@ class PCMStatistical(Device):
             nu=jnp.where(moved, nu, state.nu),
             t_s=jnp.where(moved, 0.0, state.t_s),
         )
-
-
-def drift_compensation(
-    g_ref: Float[Array, "*batch rows cols"],
-    g_now: Float[Array, "*batch rows cols"],
-    x: Float[Array, " rows"] | None = None,
-    *,
-    per_column: bool = False,
-) -> Float[Array, "*batch"]:
-    """Global drift compensation factor ``alpha = readout(t0) / readout(t)``.
-
-    Joshi et al., Nat. Commun. 11, 2473 (2020); aihwkit ``GlobalDriftCompensation``:
-    apply a known input ``x`` (default all ones) to the array read at ``t0`` (``g_ref``,
-    conductances [S] or their noisy reads) and now (``g_now``), sum the absolute column
-    outputs, ``readout = sum_j |sum_i x_i G_ij|``, and return the ratio. Multiply later
-    outputs ``x' @ G(t)`` by ``alpha``. ``per_column=True`` returns one factor per column
-    (aihwkit ``PerColumnDriftCompensation``), shape ``(*batch, cols)``.
-    """
-    g_ref = jnp.asarray(g_ref)
-    g_now = jnp.asarray(g_now)
-    if x is None:
-        x = jnp.ones(g_ref.shape[-2], g_ref.dtype)
-    y_ref = jnp.abs(jnp.einsum("i,...ij->...j", x, g_ref))
-    y_now = jnp.abs(jnp.einsum("i,...ij->...j", x, g_now))
-    if per_column:
-        return y_ref / jnp.maximum(y_now, jnp.finfo(y_now.dtype).tiny)
-    return y_ref.sum(-1) / jnp.maximum(y_now.sum(-1), jnp.finfo(y_now.dtype).tiny)

@@ -8,21 +8,26 @@ them; ``xbar.networks`` / ``xbar.learning`` as attributes load them on first use
 
 import importlib as _importlib
 
-from . import cells, devices
+from . import cells, devices, presets
+from .calibration import calibrate_columns
 from .crossbar import Crossbar, Wiring
 from .energy import ReadEnergy, array_power, read_energy, write_summary
 from .ir_drop import effective_matrix_first_order, ir_drop_fraction
-from .mapping import DifferentialMapping, ReferenceMapping
-from .peripherals import ADC, DAC, SenseAmp, ideal_adc, ideal_dac
-from .programming import (
-    OpenLoop,
-    ProgramReport,
-    PulseReport,
-    WriteVerify,
-    apply_pulses,
-    bias_scheme,
-    program,
+from .mapping import AbstractMapping, DifferentialMapping, ReferenceMapping
+from .open_loop import OpenLoop
+from .peripherals import (
+    ADC,
+    DAC,
+    AbstractADC,
+    AbstractDAC,
+    NoisyADC,
+    NoisyDAC,
+    SenseAmp,
+    ideal_adc,
+    ideal_dac,
 )
+from .programming import AbstractScheme, ProgramReport, ProgramResult, program
+from .pulses import PulseReport, PulseResult, apply_pulses, bias_scheme
 from .results import RESULTS
 from .solve import Solution, effective_matrix, solve
 from .solvers import (
@@ -36,13 +41,24 @@ from .solvers import (
     March,
 )
 from .tiling import TiledCrossbar
+from .write_verify import WriteVerify
 
 __all__ = [
     "devices",
     "learning",
     "networks",
     "ADC",
+    "AbstractADC",
+    "AbstractDAC",
+    "AbstractMapping",
+    "AbstractScheme",
     "DAC",
+    "NoisyADC",
+    "NoisyDAC",
+    "ProgramResult",
+    "PulseResult",
+    "calibrate_columns",
+    "presets",
     "Crossbar",
     "DifferentialMapping",
     "OpenLoop",

@@ -28,7 +28,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._inputs import as_float, check_key, check_last_axis
 from .crossbar import Crossbar
+from .solve import solve
 
 
 class ReadEnergy(eqx.Module):
@@ -93,9 +95,9 @@ def read_energy(
 
     Uses ``xbar.solve`` on the cell conductances at time ``t_s`` (one noisy read when
     ``key`` is given) with the crossbar's wiring; see the module docstring."""
-    from .solve import solve
-
-    x = jnp.asarray(x)
+    x = as_float("x", x)
+    check_last_axis("x", x, xb.shape[0], "one input per crossbar row")
+    key = check_key("key", key)
     g = xb.conductances(t_s, key)
     v, dt = _phases(xb, x)
     lead = v.shape[:-1]

@@ -1,4 +1,4 @@
-"""Crossbar peripherals: input DAC, sense amplifier, output ADC.
+"""Crossbar peripherals: input DACs, the sense amplifier, output ADCs.
 
 Normalised units (as in aihwkit's ``IOParameters``): inputs ``x`` lie in ``[-1, 1]``
 (one unit = the full read voltage ``v_read``), outputs ``y`` are in units of
@@ -6,29 +6,46 @@ Normalised units (as in aihwkit's ``IOParameters``): inputs ``x`` lie in ``[-1, 
 ``i_unit = v_read * scale`` (``scale`` from the mapping, S per weight unit). An ideal
 read therefore returns ``y = x @ W``.
 
-Quantisers are differentiable by straight-through estimates (Bengio et al.,
+Quantisers are differentiable by straight-through estimates (Bengio, Leonard & Courville,
 arXiv:1308.3432, 2013): the forward pass rounds, the backward pass is the identity
 inside the range and zero where the value is clipped.
 
-Defaults (reference section 5.4):
-* DAC 8 bits and ADC 8 bits, ADC bound 10: aihwkit ``StandardHWATrainingPreset``
-  (Rasch et al., Nat. Commun. 14, 5282 (2023)); ``PresetIOParameters`` uses 7/9 bits
-  and bound 20. Resolution convention of aihwkit: step ``= range / (2**bits - 2)``.
-* Read voltage 0.2 V: middle of the 0.1-0.3 V analog-MVM range (UNCONFIRMED, section 5.3).
-* Read pulse 250 ns: aihwkit PCM ``t_read`` (Joshi 2020, section 3.1).
+Two families, each an abstract base with declared fields and final members:
+
+* :class:`AbstractDAC`: :class:`DAC` (exact levels), :class:`NoisyDAC` (levels plus
+  Gaussian drive noise). ``phases(x, key)`` gives the row drives of one input.
+* :class:`AbstractADC`: :class:`ADC` (uniform quantiser), :class:`NoisyADC` (with
+  input-referred Gaussian noise). ``adc(y, key)`` converts and applies the per-column
+  calibration; :func:`xbar.calibrate_columns` measures that calibration from reads.
+
+A crossbar calls ``dac.phases(x, key)`` and ``adc(y, key)`` with keys of their own, so a new
+member of either family (one final subclass implementing the abstract methods) needs no
+change to :mod:`xbar.crossbar`.
+
+Defaults:
+* DAC 8 bits and ADC 8 bits, ADC bound 10: the hardware-aware training preset of
+  Rasch et al., Nat. Commun. 14, 5282 (2023) (aihwkit ``StandardHWATrainingPreset``);
+  aihwkit's ``PresetIOParameters`` uses 7/9 bits and bound 20. Resolution convention of
+  aihwkit: step ``= range / (2**bits - 2)``.
+* Read voltage 0.2 V: middle of the 0.1-0.3 V range used for analog matrix-vector
+  products to stay below the PCM threshold and RRAM disturb (UNCONFIRMED as a single
+  source).
+* Read pulse 250 ns: the PCM read time of Joshi et al., Nat. Commun. 11, 2473 (2020).
 * Converter energies: Walden figure of merit ``E = FOM * 2**bits`` per conversion
-  (R. H. Walden, IEEE JSAC 17(4), 1999); FOM values are UNCONFIRMED orders of magnitude
-  from B. Murmann, "ADC Performance Survey 1997-2024" (SAR ADCs ~1-50 fJ/step).
+  (R. H. Walden, IEEE JSAC 17(4), 539 (1999)); FOM values are UNCONFIRMED orders of
+  magnitude from B. Murmann, "ADC Performance Survey 1997-2024" (SAR ADCs ~1-50 fJ/step).
 """
 
 from __future__ import annotations
+
+import abc
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from xbar.devices._checks import check_nonnegative, check_positive
+from xbar.devices._checks import check_finite, check_nonnegative, check_positive
 
 _ENCODINGS = ("amplitude", "pulse_width", "bit_serial")
 
@@ -48,31 +65,39 @@ def quantize(x, step, bound, clip=True):
     return step * ste_round(x / step)
 
 
-class DAC(eqx.Module):
-    """Input digital-to-analog converter: normalised inputs -> word-line voltages.
+def _check_bits(kind: str, bits) -> None:
+    if bits is not None and not (isinstance(bits, int) and 2 <= bits <= 24):
+        raise ValueError(f"{kind} bits must be an integer in [2, 24] or None, got {bits!r}")
 
-    Fields:
-        bits: resolution incl. sign (None = ideal, no quantisation). Default 8
-            (aihwkit StandardHWATrainingPreset). Levels ``k / (2**(bits-1) - 1)``.
-        v_read: read voltage [V] for input 1. Default 0.2 V (UNCONFIRMED, ref. 5.3).
-        t_read_s: read pulse width [s] (full-scale width for pulse-width encoding,
-            width of each bit for bit-serial). Default 250 ns (aihwkit PCM t_read).
-        encoding: ``"amplitude"`` (voltage proportional to x), ``"pulse_width"``
-            (+-v_read for a time proportional to |x|: the cells only ever see v_read),
+
+def _normal(key, shape, dtype):
+    return jax.random.normal(key, shape, dtype)
+
+
+# ---- DACs ------------------------------------------------------------------------------------
+class AbstractDAC(eqx.Module):
+    """Input digital-to-analog converter: normalised inputs -> word-line drives.
+
+    Abstract fields:
+        bits: resolution incl. sign (None = ideal). Levels ``k / (2**(bits-1) - 1)``.
+        v_read: read voltage [V] for input 1.
+        t_read_s: read pulse width [s] (full-scale width for pulse-width encoding, width of
+            each bit for bit-serial).
+        encoding: ``"amplitude"`` (voltage proportional to x), ``"pulse_width"`` (+-v_read
+            for a time proportional to |x|: the cells only ever see v_read),
             ``"bit_serial"`` (one read per magnitude bit, shift-and-add after the ADC).
         fom_j: energy per conversion step [J]; energy per conversion ``fom_j * 2**bits``.
-            Default 1 fJ (UNCONFIRMED).
-    """
 
-    bits: int | None = eqx.field(default=8, static=True)
-    v_read: float = 0.2
-    t_read_s: float = 250e-9
-    encoding: str = eqx.field(default="amplitude", static=True)
-    fom_j: float = 1e-15
+    Abstract method: :meth:`drive_noise` (what the analog drive adds to the ideal levels)."""
+
+    bits: eqx.AbstractVar[int | None]
+    v_read: eqx.AbstractVar[float]
+    t_read_s: eqx.AbstractVar[float]
+    encoding: eqx.AbstractVar[str]
+    fom_j: eqx.AbstractVar[float]
 
     def __check_init__(self):
-        if self.bits is not None and not (isinstance(self.bits, int) and 2 <= self.bits <= 24):
-            raise ValueError(f"DAC bits must be an integer in [2, 24] or None, got {self.bits!r}")
+        _check_bits("DAC", self.bits)
         if self.encoding not in _ENCODINGS:
             raise ValueError(f"DAC encoding must be one of {_ENCODINGS}, got {self.encoding!r}")
         if self.encoding == "bit_serial" and self.bits is None:
@@ -81,10 +106,19 @@ class DAC(eqx.Module):
         check_positive("t_read_s", self.t_read_s, "s")
         check_nonnegative("fom_j", self.fom_j, "J")
 
+    @abc.abstractmethod
+    def drive_noise(self, u: Float[Array, "k *b m"], key: PRNGKeyArray) -> Float[Array, "k *b m"]:
+        """The normalised drives ``u`` of every phase with the converter's analog noise added."""
+
     @property
     def n_levels(self) -> int | None:
         """Positive levels ``2**(bits-1) - 1`` (None when ideal)."""
         return None if self.bits is None else 2 ** (self.bits - 1) - 1
+
+    @property
+    def n_phases(self) -> int:
+        """Read phases per input (``bits - 1`` for bit-serial, else 1)."""
+        return self.bits - 1 if self.encoding == "bit_serial" else 1
 
     def quantize(self, x: Float[Array, "*b m"]) -> Float[Array, "*b m"]:
         """Inputs clipped to ``[-1, 1]`` and rounded to the DAC levels (STE gradient)."""
@@ -92,49 +126,90 @@ class DAC(eqx.Module):
             return jnp.clip(x, -1.0, 1.0)
         return quantize(x, 1.0 / self.n_levels, 1.0)
 
-    def phases(self, x: Float[Array, "*b m"]) -> tuple[Float[Array, "k *b m"], Float[Array, " k"]]:
+    def phases(
+        self, x: Float[Array, "*b m"], key: PRNGKeyArray | None = None
+    ) -> tuple[Float[Array, "k *b m"], Float[Array, " k"]]:
         """The read phases of one input: ``(u, weights)``.
 
         ``u[k]`` are normalised row drives (``v = u * v_read``) of phase ``k``, and the
         digital result is ``sum_k weights[k] * y_k``. Amplitude and pulse-width encodings
         have a single phase ``u = q(x)``; bit-serial has ``bits - 1`` phases of
-        ``sign(x) * bit_k`` with weights ``2**k / (2**(bits-1) - 1)``."""
+        ``sign(x) * bit_k`` with weights ``2**k / (2**(bits-1) - 1)``. With ``key`` the
+        drives carry the converter's noise (:meth:`drive_noise`)."""
         xq = self.quantize(x)
         if self.encoding != "bit_serial":
-            return xq[None], jnp.ones((1,), xq.dtype)
-        n_bits = self.bits - 1
-        mag = jax.lax.stop_gradient(jnp.round(jnp.abs(xq) * self.n_levels)).astype(jnp.int32)
-        sign = jax.lax.stop_gradient(jnp.sign(xq))
-        ks = jnp.arange(n_bits)
-        bits = ((mag[None] >> ks.reshape((-1,) + (1,) * xq.ndim)) & 1).astype(xq.dtype)
-        weights = (2.0**ks / self.n_levels).astype(xq.dtype)
-        u = sign[None] * bits
-        # Straight-through: the weighted sum of phases equals q(x); put its gradient on
-        # phase 0 so d(sum_k w_k u_k)/dx = 1.
-        u = u.at[0].add((xq - jax.lax.stop_gradient(xq)) / weights[0])
+            u, weights = xq[None], jnp.ones((1,), xq.dtype)
+        else:
+            n_bits = self.bits - 1
+            mag = jax.lax.stop_gradient(jnp.round(jnp.abs(xq) * self.n_levels)).astype(jnp.int32)
+            sign = jax.lax.stop_gradient(jnp.sign(xq))
+            ks = jnp.arange(n_bits)
+            bits = ((mag[None] >> ks.reshape((-1,) + (1,) * xq.ndim)) & 1).astype(xq.dtype)
+            weights = (2.0**ks / self.n_levels).astype(xq.dtype)
+            u = sign[None] * bits
+            # Straight-through: the weighted sum of phases equals q(x); put its gradient on
+            # phase 0 so d(sum_k w_k u_k)/dx = 1.
+            u = u.at[0].add((xq - jax.lax.stop_gradient(xq)) / weights[0])
+        if key is not None:
+            u = self.drive_noise(u, key)
         return u, weights
-
-    @property
-    def n_phases(self) -> int:
-        return self.bits - 1 if self.encoding == "bit_serial" else 1
-
-    def read_time_s(self) -> float:
-        """Duration of the input phase(s) of one read [s]."""
-        return self.t_read_s * self.n_phases
 
     def energy_per_conversion_j(self) -> float:
         """Energy of one conversion [J] (Walden form; 0 when ideal)."""
         return 0.0 if self.bits is None else self.fom_j * 2.0**self.bits
 
 
+class DAC(AbstractDAC):
+    """Input DAC with exact levels (fields: :class:`AbstractDAC`).
+
+    Defaults: 8 bits (Rasch 2023 preset), ``v_read`` 0.2 V (UNCONFIRMED), ``t_read_s``
+    250 ns (Joshi 2020), amplitude encoding, ``fom_j`` 1 fJ (UNCONFIRMED)."""
+
+    bits: int | None = eqx.field(default=8, static=True)
+    v_read: float = 0.2
+    t_read_s: float = 250e-9
+    encoding: str = eqx.field(default="amplitude", static=True)
+    fom_j: float = 1e-15
+
+    def drive_noise(self, u, key):
+        """None: the levels are exact."""
+        return u
+
+
+class NoisyDAC(AbstractDAC):
+    """Input DAC whose drive voltages carry independent Gaussian noise.
+
+    Every row drive of every phase (and every read) gets ``noise_v * xi`` [V] added,
+    ``xi ~ N(0, 1)``, also on rows driven at 0 V (driver output noise, e.g. thermal and
+    supply noise of the row driver; an input-referred description, UNCONFIRMED magnitude).
+
+    Fields: those of :class:`AbstractDAC` (same defaults as :class:`DAC`) and
+        noise_v: RMS drive noise [V], ``>= 0``. Default 1 mV (UNCONFIRMED)."""
+
+    bits: int | None = eqx.field(default=8, static=True)
+    v_read: float = 0.2
+    t_read_s: float = 250e-9
+    encoding: str = eqx.field(default="amplitude", static=True)
+    fom_j: float = 1e-15
+    noise_v: float = 1e-3
+
+    def __check_init__(self):
+        check_nonnegative("noise_v", self.noise_v, "V")
+
+    def drive_noise(self, u, key):
+        """``u + (noise_v / v_read) xi`` (normalised units)."""
+        return u + (self.noise_v / self.v_read) * _normal(key, u.shape, u.dtype)
+
+
+# ---- sense amplifier ----------------------------------------------------------------------
 class SenseAmp(eqx.Module):
     """Column sense amplifier (virtual ground, transimpedance): ``gain * (i + offset + noise)``.
 
     Fields:
         gain: analog gain [-] (1 = ideal; a column-to-column spread can be given as an
-            array of shape (N,)).
-        offset_a: input-referred offset current [A] (scalar or per column). Default 0.
-        noise_a: input-referred RMS noise current [A] per read. Default 0.
+            array of shape (N,)), finite and ``> 0``.
+        offset_a: input-referred offset current [A] (scalar or per column), finite. Default 0.
+        noise_a: input-referred RMS noise current [A] per read, ``>= 0``. Default 0.
     """
 
     gain: float | Array = 1.0
@@ -143,6 +218,7 @@ class SenseAmp(eqx.Module):
 
     def __check_init__(self):
         check_positive("gain", self.gain)
+        check_finite("offset_a", self.offset_a)
         check_nonnegative("noise_a", self.noise_a, "A")
 
     def __call__(self, i: Float[Array, "*b n"], key: PRNGKeyArray | None = None):
@@ -152,49 +228,59 @@ class SenseAmp(eqx.Module):
         return self.gain * out
 
 
-class ADC(eqx.Module):
+# ---- ADCs ------------------------------------------------------------------------------------
+class AbstractADC(eqx.Module):
     """Column analog-to-digital converter in normalised output units.
 
-    Fields:
-        bits: resolution incl. sign (None = ideal). Default 8 (aihwkit
-            StandardHWATrainingPreset); step ``2 * out_bound / (2**bits - 2)``.
-        out_bound: full scale ``+-out_bound`` [normalised units]. Default 10 (same preset).
-            In current: ``I_fs = out_bound * v_read * scale``.
+    Abstract fields:
+        bits: resolution incl. sign (None = ideal); step ``2 * out_bound / (2**bits - 2)``.
+        out_bound: full scale ``+-out_bound`` [normalised units], ``> 0``. In current:
+            ``I_fs = out_bound * v_read * scale``.
         clip: saturate beyond full scale (True in hardware).
         col_gain, col_offset: per-column digital calibration applied after conversion,
-            ``y = (code - col_offset) * col_gain`` (scalars or arrays of shape (N,)); see
-            :func:`xbar.calibrate_columns`.
-        rate_hz: conversions per second. Default 100 MS/s (UNCONFIRMED).
-        fom_j: Walden FOM [J per conversion step]. Default 10 fJ (UNCONFIRMED, Murmann survey).
-        cols_per_adc: columns multiplexed onto one ADC. Default 8 (UNCONFIRMED, NeuroSim-style
-            column mux).
-    """
+            ``y = (code - col_offset) * col_gain`` (finite scalars or arrays of shape (N,),
+            gain ``> 0``); :func:`xbar.calibrate_columns` measures them from reads.
+        rate_hz: conversions per second, ``> 0``.
+        fom_j: Walden FOM [J per conversion step], ``>= 0``.
+        cols_per_adc: columns multiplexed onto one ADC (positive integer).
 
-    bits: int | None = eqx.field(default=8, static=True)
-    out_bound: float = 10.0
-    clip: bool = eqx.field(default=True, static=True)
-    col_gain: float | Array = 1.0
-    col_offset: float | Array = 0.0
-    rate_hz: float = 1e8
-    fom_j: float = 10e-15
-    cols_per_adc: int = eqx.field(default=8, static=True)
+    Abstract method: :meth:`input_noise` (what the converter adds before quantising)."""
+
+    bits: eqx.AbstractVar[int | None]
+    out_bound: eqx.AbstractVar[float]
+    clip: eqx.AbstractVar[bool]
+    col_gain: eqx.AbstractVar[float | Array]
+    col_offset: eqx.AbstractVar[float | Array]
+    rate_hz: eqx.AbstractVar[float]
+    fom_j: eqx.AbstractVar[float]
+    cols_per_adc: eqx.AbstractVar[int]
 
     def __check_init__(self):
-        if self.bits is not None and not (isinstance(self.bits, int) and 2 <= self.bits <= 24):
-            raise ValueError(f"ADC bits must be an integer in [2, 24] or None, got {self.bits!r}")
+        _check_bits("ADC", self.bits)
         check_positive("out_bound", self.out_bound)
+        check_positive("col_gain", self.col_gain)
+        check_finite("col_offset", self.col_offset)
         check_positive("rate_hz", self.rate_hz, "Hz")
         check_nonnegative("fom_j", self.fom_j, "J")
         if not (isinstance(self.cols_per_adc, int) and self.cols_per_adc >= 1):
             raise ValueError(f"cols_per_adc must be a positive integer, got {self.cols_per_adc!r}")
 
+    @abc.abstractmethod
+    def input_noise(self, y: Float[Array, "*b n"], key: PRNGKeyArray) -> Float[Array, "*b n"]:
+        """The analog input ``y`` with the converter's input-referred noise added."""
+
     @property
     def lsb(self):
-        """Step of one code in normalised units (inf-free; None when ideal)."""
+        """Step of one code in normalised units (None when ideal)."""
         return None if self.bits is None else 2.0 * self.out_bound / (2**self.bits - 2)
 
-    def __call__(self, y: Float[Array, "*b n"]) -> Float[Array, "*b n"]:
-        """Convert normalised analog outputs (STE gradient), then apply calibration."""
+    def __call__(
+        self, y: Float[Array, "*b n"], key: PRNGKeyArray | None = None
+    ) -> Float[Array, "*b n"]:
+        """Convert normalised analog outputs (STE gradient), then apply calibration. With
+        ``key`` the input first receives the converter's noise (:meth:`input_noise`)."""
+        if key is not None:
+            y = self.input_noise(y, key)
         if self.bits is None:
             code = jnp.clip(y, -self.out_bound, self.out_bound) if self.clip else y
         else:
@@ -211,6 +297,53 @@ class ADC(eqx.Module):
         return min(self.cols_per_adc, n_cols) / self.rate_hz
 
 
+class ADC(AbstractADC):
+    """Noiseless column ADC (fields: :class:`AbstractADC`).
+
+    Defaults: 8 bits and ``out_bound`` 10 (Rasch 2023 preset), clipping on, no
+    calibration, 100 MS/s (UNCONFIRMED), FOM 10 fJ (UNCONFIRMED, Murmann survey), 8
+    columns per ADC (UNCONFIRMED, a column multiplexer as in NeuroSim)."""
+
+    bits: int | None = eqx.field(default=8, static=True)
+    out_bound: float = 10.0
+    clip: bool = eqx.field(default=True, static=True)
+    col_gain: float | Array = 1.0
+    col_offset: float | Array = 0.0
+    rate_hz: float = 1e8
+    fom_j: float = 10e-15
+    cols_per_adc: int = eqx.field(default=8, static=True)
+
+    def input_noise(self, y, key):
+        """None."""
+        return y
+
+
+class NoisyADC(AbstractADC):
+    """Column ADC with input-referred Gaussian noise of ``noise`` [normalised output units]
+    per conversion, independent between columns and reads (the ``out_noise`` of aihwkit's
+    ``IOParameters``; Rasch et al. 2023 train with 0.04).
+
+    Fields: those of :class:`AbstractADC` (same defaults as :class:`ADC`) and
+        noise: RMS input noise [normalised units], ``>= 0``. Default 0.04 (Rasch 2023)."""
+
+    bits: int | None = eqx.field(default=8, static=True)
+    out_bound: float = 10.0
+    clip: bool = eqx.field(default=True, static=True)
+    col_gain: float | Array = 1.0
+    col_offset: float | Array = 0.0
+    rate_hz: float = 1e8
+    fom_j: float = 10e-15
+    cols_per_adc: int = eqx.field(default=8, static=True)
+    noise: float = 0.04
+
+    def __check_init__(self):
+        check_nonnegative("noise", self.noise)
+
+    def input_noise(self, y, key):
+        """``y + noise * xi``."""
+        return y + self.noise * _normal(key, y.shape, y.dtype)
+
+
 def ideal_dac(v_read: float = 0.2) -> DAC:
     """A DAC without quantisation (amplitude encoding)."""
     return DAC(bits=None, v_read=v_read)
@@ -221,4 +354,16 @@ def ideal_adc() -> ADC:
     return ADC(bits=None, clip=False)
 
 
-__all__ = ["ADC", "DAC", "SenseAmp", "ideal_adc", "ideal_dac", "quantize", "ste_round"]
+__all__ = [
+    "ADC",
+    "AbstractADC",
+    "AbstractDAC",
+    "DAC",
+    "NoisyADC",
+    "NoisyDAC",
+    "SenseAmp",
+    "ideal_adc",
+    "ideal_dac",
+    "quantize",
+    "ste_round",
+]

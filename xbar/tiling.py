@@ -4,8 +4,9 @@
 pytree whose array leaves carry two leading axes ``(R, C)``: tile row, tile column).
 The logical matrix ``(M, N)`` is zero-padded to ``(R tm, C tn)``; input slice ``r`` drives
 tile row ``r``; each tile's ADC output is a partial sum, and the partial sums of a tile
-column are added in the digital domain (as in aihwkit's ``max_input_size`` splitting,
-reference section 5.7, and NeuRRAM/HERMES multi-core mappings).
+column are added in the digital domain (as aihwkit splits layers larger than its
+``max_input_size``, and as multi-core chips map large layers, e.g. NeuRRAM, Wan et al.,
+Nature 608, 504 (2022), with 256x256 cores).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._inputs import as_float, check_key, check_last_axis
 from .crossbar import Crossbar
 
 
@@ -37,8 +40,18 @@ class TiledCrossbar(eqx.Module):
     ) -> TiledCrossbar:
         """Tiles for a logical ``shape`` (each tile ``Crossbar.create(device, tile_shape,
         key=k, **crossbar_kwargs)`` with its own key: independent variability/faults)."""
-        m, n = shape
-        tm, tn = tile_shape
+        for name, val in (("shape", shape), ("tile_shape", tile_shape)):
+            if not (
+                isinstance(val, (tuple, list))
+                and len(val) == 2
+                and all(isinstance(s, (int, np.integer)) and s >= 1 for s in val)
+            ):
+                raise ValueError(f"{name} must be two positive integers, got {val!r}")
+        key = check_key("key", key)
+        if key is None:
+            raise ValueError("key must be a PRNG key (one per tile is split from it), got None")
+        m, n = (int(s) for s in shape)
+        tm, tn = (int(s) for s in tile_shape)
         r, c = -(-m // tm), -(-n // tn)
         keys = jax.random.split(key, r * c).reshape((r, c) + key.shape)
 
@@ -74,12 +87,18 @@ class TiledCrossbar(eqx.Module):
         ``weights=`` argument is the full logical matrix), digital sum over tile rows."""
         (r, c), (tm, tn) = self.grid, self.tile_shape
         m, n = self.shape
-        x = jnp.asarray(x)
+        x = as_float("x", x)
+        check_last_axis("x", x, m, "one input per logical row")
+        key = check_key("key", key)
         xp = jnp.zeros(x.shape[:-1] + (r * tm,), x.dtype).at[..., :m].set(x)
         xs = jnp.moveaxis(xp.reshape(x.shape[:-1] + (r, tm)), -2, 0)  # (R, *b, tm)
         weights = mvm_kwargs.pop("weights", None)
+        if weights is not None:
+            weights = as_float("weights", weights)
+            if weights.shape != (m, n):
+                raise ValueError(f"weights must have shape {(m, n)}, got {weights.shape}")
         wb = None if weights is None else self.split(weights)
-        keys = None if key is None else jax.random.split(key, r * c).reshape((r, c, -1))
+        keys = None if key is None else jax.random.split(key, r * c).reshape((r, c) + key.shape)
 
         def one(tile, xr, k, wt):
             return tile.mvm(xr, k, weights=wt, **mvm_kwargs)

@@ -149,8 +149,8 @@ def test_global_drift_compensation_restores_the_scale():
 
 def test_gradients_match_finite_differences():
     w, x = _weights(), _inputs()
-    wiring = xbar.Wiring(r_wl=40.0, r_bl=40.0, cell="1T1R", r_access=2e3)
-    xb = _pcm_xbar(w, wiring=wiring)
+    wiring = xbar.Wiring(r_wl=40.0, r_bl=40.0)
+    xb = _pcm_xbar(w, wiring=wiring, cell=xbar.cells.OneTOneR(r_access=2e3))
 
     def loss(wt, mode):
         return jnp.sum(jnp.sin(xb.mvm(x, weights=wt, ir_drop=mode)))
@@ -230,7 +230,7 @@ def test_create_validates():
     with pytest.raises(ValueError, match="key"):
         xbar.Crossbar.create(PCM, (2, 2), variability={"g_max": 0.1})
     with pytest.raises(ValueError, match="cell"):
-        xbar.Wiring(cell="2T2R")
+        xbar.Crossbar.create(PCM, (2, 2), cell="2T2R")
     with pytest.raises(ValueError, match="r_wl"):
         xbar.Wiring(r_wl=-1.0)
     with pytest.raises(ValueError, match="ir_drop"):

@@ -130,7 +130,7 @@ def test_write_verify_equals_each_cell_programmed_alone(slots, monkeypatch):
     # fewer than the 24 cells: cells are swapped in and out). With a deterministic device
     # (no cycle-to-cycle noise) each cell must end exactly as if programmed on its own.
     if slots is not None:
-        monkeypatch.setattr(xbar.programming, "_slot_count", lambda n: slots)
+        monkeypatch.setattr(xbar.write_verify, "_slot_count", lambda n: slots)
     dev = devices.StanfordPKU(r_series=2e3, delta_gap0=0.0)
     xb = xbar.Crossbar.create(
         dev,
@@ -179,13 +179,13 @@ def test_capped_pulse_integrator_keeps_the_pulse_physics():
         return d.conductance(d.apply_pulse(st, v, 10e-9), 0.1) - d.conductance(st, 0.1)
 
     ref = dg(dataclasses.replace(base, n_substeps=2048, n_newton=30))
-    capped = xbar.programming._pulse_device(base, wv)
+    capped = xbar.write_verify._pulse_device(base, wv)
     assert (capped.n_substeps, capped.n_newton) == (16, 4)
     assert np.max(np.abs(ref)) > 0.05 * span  # the grid includes moves > 2.5 tolerances
     assert np.max(np.abs(dg(capped) - ref)) < 0.01 * span
-    assert xbar.programming._pulse_device(base, xbar.WriteVerify()) is base
+    assert xbar.write_verify._pulse_device(base, xbar.WriteVerify()) is base
     with pytest.raises(ValueError, match="pulse_substeps"):
-        xbar.programming._pulse_device(devices.PCMStatistical(), wv)
+        xbar.write_verify._pulse_device(devices.PCMStatistical(), wv)
     with pytest.raises(ValueError, match="pulse_newton"):
         xbar.WriteVerify(pulse_newton=0)
 
@@ -268,15 +268,16 @@ def test_apply_pulses_with_ir_drop(cell):
     v_w = 1.8
     rv, cv = xbar.bias_scheme((8, 10), rows, cols, v_w, "V/2")
     mk = dict(mapping=xbar.DifferentialMapping(1e-6, 1e-3), gap=1.0e-9)
-    ideal = xbar.Crossbar.create(dev, shape, wiring=xbar.Wiring.ideal(cell), **mk)
+    stack = {"passive": xbar.cells.Passive(), "1T1R": xbar.cells.OneTOneR()}[cell]
+    ideal = xbar.Crossbar.create(dev, shape, wiring=xbar.Wiring.ideal(), cell=stack, **mk)
     a, ra = xbar.apply_pulses(ideal, rv, cv, 10e-9)
     b, rb = xbar.apply_pulses(ideal, rv, cv, 10e-9, ir_drop=True)
     np.testing.assert_allclose(rb.v_cell, ra.v_cell, atol=1e-12)
     np.testing.assert_allclose(b.state.gap, a.state.gap, rtol=1e-9, atol=1e-20)
     assert float(rb.wire_energy_j) == pytest.approx(0.0, abs=1e-9 * float(jnp.sum(rb.energy_j)))
 
-    w = xbar.Wiring(r_wl=25.0, r_bl=25.0, r_src=50.0, r_sense=50.0, cell=cell)
-    xb = xbar.Crossbar.create(dev, shape, wiring=w, **mk)
+    w = xbar.Wiring(r_wl=25.0, r_bl=25.0, r_src=50.0, r_sense=50.0)
+    xb = xbar.Crossbar.create(dev, shape, wiring=w, cell=stack, **mk)
     new, rep = xbar.apply_pulses(xb, rv, cv, 10e-9, ir_drop=True)
     v = np.asarray(rep.v_cell)
     nominal = np.asarray(ra.v_cell)
