@@ -590,12 +590,31 @@ def _field_docs(cls) -> dict[str, str]:
     return docs
 
 
+def _source_line(cls) -> str:
+    """The first citation (a line with a year and a journal-like mark) of the class or its
+    module docstring."""
+    import sys as _sys
+
+    texts = [inspect.getdoc(cls) or "", inspect.getdoc(_sys.modules[cls.__module__]) or ""]
+    for text in texts:
+        for para in re.split(r"\n\s*\n", text):
+            flat = " ".join(para.split())
+            m = re.search(r"[^.;:]*(et al\.|Source:)[^;]*?(19|20)\d\d\)?", flat)
+            if m:
+                found = m.group(0).strip().removeprefix("Source:").strip()
+                return re.sub(r"^[^A-Za-z]+", "", found)
+    return ""
+
+
 def describe_devices() -> str:
     """The text of ``xbar devices``."""
     lines = []
     for name, cls in sorted(device_classes().items()):
         doc = (inspect.getdoc(cls) or "").splitlines()
         lines.append(f"{name}: {doc[0] if doc else ''}")
+        source = _source_line(cls)
+        if source:
+            lines.append(f"    source: {source}")
         fdocs = _field_docs(cls)
         for f in dataclasses.fields(cls):
             if f.name.startswith("_"):
