@@ -64,6 +64,9 @@ class CrossbarConfig(eqx.Module):
         programming: ``xbar.WriteVerify()``, ``xbar.OpenLoop(...)`` or
             :class:`DeviceProgramming` (default ``DeviceProgramming()``).
         read_noise: reads draw device read noise when the network is run with a key.
+        state_values: initial device state values by name before programming (e.g.
+            ``{"gap": 1.7e-9}`` for a Stanford-PKU RRAM in its high-resistance state), or
+            None for the device's defaults.
         input_scale: analog inputs are divided by it before the DAC (module docstring).
     """
 
@@ -79,6 +82,7 @@ class CrossbarConfig(eqx.Module):
     programming: Any = DeviceProgramming()
     read_noise: bool = eqx.field(default=True, static=True)
     input_scale: float = 1.0
+    state_values: dict | None = None
 
     def __check_init__(self):
         ts = self.tile_shape
@@ -130,6 +134,7 @@ class CrossbarConfig(eqx.Module):
             programming=DeviceProgramming(noise=False),
             read_noise=False,
             input_scale=self.input_scale,
+            state_values=self.state_values,
         )
 
 

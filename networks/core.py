@@ -73,6 +73,8 @@ def program_matrix(
     )
     if config.variability:
         kw["variability"] = config.variability
+    if config.state_values:
+        kw.update(config.state_values)
     tc = xbar.TiledCrossbar.create(config.device, (m, n), tile, key=k_make, **kw)
     blocks = tc.split(w_logical)
     r, c = tc.grid

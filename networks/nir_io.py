@@ -298,9 +298,13 @@ def from_nir(
     if crossbar is not None and key is None:
         if "xbar.key" not in gmeta:
             raise ValueError("from_nir needs a key to program a crossbar configuration")
-        key = jnp.asarray(np.asarray(gmeta["xbar.key"]), jnp.uint32)
-    if key is not None and jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key):
-        key = jax.random.key_data(key)
+        data = jnp.asarray(np.asarray(gmeta["xbar.key"]), jnp.uint32)
+        impl = gmeta.get("xbar.key_impl", "threefry2x32")
+        impl = impl.decode() if isinstance(impl, bytes) else str(impl)
+        key = data if impl == "threefry2x32" else jax.random.wrap_key_data(data, impl=impl)
+    typed = key is not None and jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key)
+    key_impl = str(jax.random.key_impl(key)) if typed else "threefry2x32"
+    key_data = None if key is None else (jax.random.key_data(key) if typed else key)
     spike_fn = Heaviside() if spike_fn is None else spike_fn
 
     subgraphs: list = []
@@ -335,7 +339,8 @@ def from_nir(
     metadata = {"subgraphs": tuple((p, i, o) for p, i, o, _ in subgraphs)}
     metadata["graph_metadata"] = json.dumps(_plain_meta(gmeta))
     if crossbar is not None:
-        metadata["xbar.key"] = tuple(int(a) for a in np.asarray(key, np.uint32).ravel())
+        metadata["xbar.key"] = tuple(int(a) for a in np.asarray(key_data, np.uint32).ravel())
+        metadata["xbar.key_impl"] = key_impl
     return Network.create(
         nodes, edges, input=ins[0], output=outs[0], dt=dt, crossbar=crossbar, metadata=metadata
     )
@@ -663,6 +668,7 @@ def to_nir(net: Network) -> nir.NIRGraph:
         gmeta["xbar.crossbar"] = json.dumps(describe(net.crossbar))
         if "xbar.key" in meta:
             gmeta["xbar.key"] = np.asarray(meta["xbar.key"], np.uint32)
+            gmeta["xbar.key_impl"] = meta.get("xbar.key_impl", "threefry2x32")
     subgraphs = list(meta.get("subgraphs", ()))
     return _nest(flat, edges, subgraphs, gmeta)
 
