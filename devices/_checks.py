@@ -103,23 +103,45 @@ def float_array(name: str, value, where: str, dtype=None):
     return arr
 
 
-def require(value, ok, message: str):
-    """Elementwise condition ``ok`` on ``value``: eagerly a ``ValueError`` with
-    ``message`` (and the offending values); under tracing ``eqx.error_if`` with the
-    same message. Returns ``value`` (tied to the check under ``jit``)."""
+def require(value, ok, message: str, checked=None):
+    """Elementwise condition ``ok`` (on ``checked``, default ``value``): eagerly a
+    ``ValueError`` with ``message`` and an offending value; under tracing
+    ``eqx.error_if`` on ``value`` with the same message. Returns ``value``, tied to the
+    check under ``jit`` (use the returned value, or the check is optimised away)."""
     if isinstance(value, jax.core.Tracer) or isinstance(ok, jax.core.Tracer):
         return eqx.error_if(jnp.asarray(value), ~ok, message)
     if not bool(jnp.all(ok)):
-        bad = np.asarray(value)[~np.broadcast_to(np.asarray(ok), np.shape(value))]
+        shown = np.asarray(value if checked is None else checked)
+        okb = np.asarray(ok)
+        try:
+            bad = shown[~np.broadcast_to(okb, shown.shape)]
+        except ValueError:
+            bad = shown.ravel()
         raise ValueError(f"{message}; got {_show(bad[:1].reshape(()) if bad.size else bad)}")
     return value
 
 
-def check_pulse(where: str, v, width_s, dtype=None):
+def require_tree(tree, ok, message: str, checked=None):
+    """:func:`require` with the result tied to every array leaf of ``tree`` (for
+    methods that return their input unchanged)."""
+    return jax.tree.map(lambda x: require(x, ok, message, checked), tree)
+
+
+def check_pulse(where: str, v, width_s, dtype=None, shape=None):
     """Validated ``(v, width_s)`` of a rectangular pulse: finite voltage [V], finite
-    width ``>= 0`` [s] (lists and integers accepted)."""
+    width ``>= 0`` [s] (lists and integers accepted), both broadcastable to the state
+    ``shape`` when given."""
     v = float_array("v", v, where, dtype)
     width_s = float_array("width_s", width_s, where, dtype)
+    if shape is not None:
+        for name, x in (("v", v), ("width_s", width_s)):
+            try:
+                jnp.broadcast_shapes(tuple(shape), jnp.shape(x))
+            except ValueError:
+                raise ValueError(
+                    f"{where}: {name} of shape {jnp.shape(x)} does not broadcast to the "
+                    f"state shape {tuple(shape)}"
+                ) from None
     v = require(v, jnp.isfinite(v), f"{where}: v must be a finite voltage [V]")
     width_s = require(
         width_s,
@@ -140,3 +162,17 @@ def check_shape(where: str, shape) -> tuple[int, ...]:
     if any(s < 0 for s in shape):
         raise ValueError(f"{where}: shape must have non-negative sizes, got {shape}")
     return shape
+
+
+def check_voltage(where: str, v, name: str = "v", dtype=None):
+    """``v`` as a floating array of finite voltages [V] (``ValueError`` / ``error_if``)."""
+    v = float_array(name, v, where, dtype)
+    return require(v, jnp.isfinite(v), f"{where}: {name} must be a finite voltage [V]")
+
+
+def check_time(where: str, t_s, name: str = "t_s", dtype=None):
+    """``t_s`` as a floating array of finite times ``>= 0`` [s]."""
+    t_s = float_array(name, t_s, where, dtype)
+    return require(
+        t_s, jnp.isfinite(t_s) & (t_s >= 0), f"{where}: {name} must be finite and >= 0 s"
+    )

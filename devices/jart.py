@@ -71,7 +71,16 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import Device, standard_read_noise, standard_read_noise_moments
-from ._checks import check_less, check_nonnegative, check_positive, check_range
+from ._checks import (
+    check_less,
+    check_nonnegative,
+    check_positive,
+    check_pulse,
+    check_range,
+    check_voltage,
+    float_array,
+    require_tree,
+)
 from ._math import safe_exp, safe_sqrt
 from .constants import EPS0, H_PLANCK, K_B, K_B_EV, Q_E
 from .noise import ReadNoise
@@ -234,8 +243,7 @@ class JART(Device):
         check_range("s_reset", self.s_reset, 0.0, 1.0, lo_open=True)
         check_less("n_min", self.n_min, "n_max", self.n_max, "1e26 m^-3")
         check_less("l_disc", self.l_disc, "l_cell", self.l_cell, "m")
-        check_range("v_read", abs(self.v_read) if isinstance(self.v_read, float) else 1.0,
-                    0.0, float("inf"), lo_open=True, unit="V")  # fmt: skip
+        check_range("v_read", self.v_read, 0.0, 10.0, lo_open=True, unit="V")
         if self.n_substeps < 1:
             raise ValueError(f"n_substeps must be >= 1, got {self.n_substeps}")
         if self.n_newton < 1:
@@ -404,7 +412,7 @@ class JART(Device):
     def operating_point(self, state: JARTState, v: Float[Array, "*shape"]) -> dict:
         """Circuit solution at applied ``v`` [V]: dict of ``vs`` (Schottky voltage) [V],
         ``i`` [A], ``t`` (filament temperature) [K], ``v_disc``, ``v_plug``, ``v_ser`` [V]."""
-        return _operating_point_jit(self, state, v)
+        return _operating_point_jit(self, state, check_voltage("JART.operating_point", v))
 
     def _operating_point(self, state: JARTState, v) -> dict:
         p = self._eff(state)
@@ -463,7 +471,7 @@ class JART(Device):
 
     def dndt(self, state: JARTState, v: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
         """Rate of change of the disc concentration (1.11) [1e26 m^-3 / s] under ``v`` [V]."""
-        return _dndt_jit(self, state, v)
+        return _dndt_jit(self, state, check_voltage("JART.dndt", v))
 
     def apply_pulse(
         self,
@@ -495,6 +503,7 @@ class JART(Device):
         (reads, a cell at its bound) change nothing, as in aihwkit. ``N`` is kept in
         the moving window ``[N_min f_n_min, N_max f_n_max]``. Without a
         key the pulse is deterministic."""
+        v, width_s = check_pulse("JART.apply_pulse", v, width_s, state.n.dtype, jnp.shape(state.n))
         if key is None:
             return _apply_pulse_jit(self, state, v, width_s)
         return _apply_pulse_key_jit(self, state, v, width_s, key)
@@ -546,8 +555,9 @@ class JART(Device):
     # ---- rest and reads -----------------------------------------------------------------
     def drift(self, state: JARTState, t_s) -> JARTState:
         """No relaxation at rest (the v1b model has no retention term): the state."""
-        del t_s
-        return state
+        t_s = float_array("t_s", t_s, "JART.drift")
+        ok = jnp.isfinite(t_s) & (t_s >= 0)
+        return require_tree(state, ok, "JART.drift: t_s must be finite and >= 0 s", t_s)
 
     def read_noise(self, state: JARTState, key: PRNGKeyArray, v_read=None):
         """One noisy conductance read [S]: 1/f + RTN of ``noise`` (:class:`ReadNoise`)."""

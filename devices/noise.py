@@ -20,6 +20,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_nonnegative, check_positive, check_range
@@ -118,6 +119,11 @@ def telegraph_trace(
     and ``P(high->low) = b/(a+b) (1 - e^{-(a+b)dt})`` (matrix exponential of the
     generator). Starts from the stationary distribution ``P(high) = a / (a + b)``.
     Returns ``(n_steps, *shape)`` values 0.0 / 1.0."""
+    if not (isinstance(n_steps, (int, np.integer)) and n_steps >= 0):
+        raise ValueError(f"telegraph_trace: n_steps must be an int >= 0, got {n_steps!r}")
+    check_positive("dt_s", dt_s, "s")
+    check_positive("tau_low_s", tau_low_s, "s")
+    check_positive("tau_high_s", tau_high_s, "s")
     a, b = 1.0 / tau_low_s, 1.0 / tau_high_s
     relax = 1.0 - jnp.exp(-(a + b) * dt_s)
     p_up = a / (a + b) * relax

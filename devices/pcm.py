@@ -53,9 +53,22 @@ Drift (reference 2.6): the amorphous resistivity and the crystalline/contact
 resistance age as ``(t / t0)^nu`` (``nu_a`` about 0.1, Khan et al.; ``nu_c`` about
 0.005-0.01, UNCONFIRMED), so the cell's exponent lies between the two according to
 the amorphous share of the resistance. Ageing is thermally activated
-(``ea_drift_ev``, UNCONFIRMED) and conduction is activated (``ea_ev``). Read noise:
-1/f noise integrated from ``1/(t + t_read)`` to ``1/(2 t_read)`` (Joshi et al., Nat.
-Commun. 11, 2473, 2020): ``sigma_G / G = Q sqrt(ln((t + t_read) / (2 t_read)))``.
+(``ea_drift_ev``, UNCONFIRMED) and conduction is activated (``ea_ev``).
+
+Read noise (Joshi et al., Nat. Commun. 11, 2473 (2020), the 1/f model of their
+one-million-device PCM array as implemented in IBM aihwkit ``PCMLikeNoiseModel``): the
+1/f band of a read runs from ``1/(t + t_n0 + t_read)`` to ``1/(2 t_read)``, ``t`` the
+age and ``t_n0`` (20 s, aihwkit's ``t_0``) the time of the first read after
+programming, so the noise is non-zero right after a pulse; the amplitude depends on
+the programmed state, rising towards low conductance::
+
+    sigma_G / G = Q_s(g) sqrt(ln((t + t_n0 + t_read) / (2 t_read))),
+    Q_s(g) = min(0.0088 / max(g^0.65, 1e-3), 0.2),  g = G_prog / g_ref
+
+``G_prog`` the conductance right after programming (age 0) and ``g_ref`` the
+conductance that plays the role of the fit's ``g_max`` (25 uS in Joshi 2020): by
+default the fully crystalline read conductance of this cell, ``1 / (r_c + r_series)``
+(UNCONFIRMED mapping of the fit, made on a different cell, onto this one).
 
 Numerics (choices of this implementation): a pulse is a trapezoid (rise, plateau,
 fall) followed by a cooling tail of ``tail_tau`` thermal time constants, each
@@ -86,7 +99,16 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import Device
-from ._checks import check_less, check_nonnegative, check_positive, check_range
+from ._checks import (
+    check_finite,
+    check_less,
+    check_nonnegative,
+    check_positive,
+    check_pulse,
+    check_range,
+    check_time,
+    check_voltage,
+)
 from ._math import EXP_ARG_MAX, smooth_step, solve_linear_sinh
 from .constants import K_B_EV
 from .noise import ReadNoise
@@ -156,7 +178,14 @@ class PCM(Device):
     ea_drift_ev: float = 1.0  # activation of the drift clock [eV]; UNCONFIRMED
     t_read_s: float = 250e-9  # read duration (sets the 1/f band) [s] (Joshi 2020)
     v_read: float = 0.1  # read voltage [V]
-    noise: ReadNoise = ReadNoise(q_flicker=0.0088**2, f_max_hz=1.0 / (2 * 250e-9))
+    # 1/f read noise after Joshi 2020 (module docstring); ``noise`` adds its RTN and any
+    # extra 1/f coefficient q_flicker (default 0) on top.
+    q_s0: float = 0.0088  # Q_s prefactor [-] (Joshi 2020 / aihwkit)
+    q_s_exponent: float = 0.65  # exponent of the normalised conductance [-]
+    q_s_max: float = 0.2  # saturation of Q_s at low conductance [-]
+    g_noise_ref: float | None = None  # g_ref [S]; None: 1 / (r_c + r_series)
+    t_noise0_s: float = 20.0  # first read after programming [s] (aihwkit t_0)
+    noise: ReadNoise = ReadNoise(q_flicker=0.0)
     # cycle-to-cycle noise (relative, per pulse); UNCONFIRMED
     c2c_growth: float = 0.1
     c2c_melt: float = 0.05
@@ -198,8 +227,14 @@ class PCM(Device):
             ("v_smooth", "V"),
             ("tail_tau", ""),
             ("settle_tau", ""),
+            ("q_s_exponent", ""),
+            ("q_s_max", ""),
         ):
             check_positive(name, getattr(self, name), unit)
+        check_nonnegative("q_s0", self.q_s0)
+        check_nonnegative("t_noise0_s", self.t_noise0_s, "s")
+        if self.g_noise_ref is not None:
+            check_positive("g_noise_ref", self.g_noise_ref, "S")
         for name, unit in (
             ("tcr_c", "1/K"),
             ("ea_ev", "eV"),
@@ -220,6 +255,8 @@ class PCM(Device):
             check_nonnegative(name, getattr(self, name), unit)
         check_range("nu_a", self.nu_a, 0.0, 1.0)
         check_range("nu_c", self.nu_c, 0.0, 1.0)
+        check_finite("t_melt_k", self.t_melt_k)
+        check_finite("t_peak_k", self.t_peak_k)
         check_less("t_amb_k", self.t_amb_k, "t_melt_k", self.t_melt_k, "K")
         check_less("t_peak_k", self.t_peak_k, "t_melt_k", self.t_melt_k, "K")
         check_range("v_read", self.v_read, 0.0, 10.0, lo_open=True, unit="V")
@@ -334,7 +371,8 @@ class PCM(Device):
         ``V_cell = V_ON + R_ON I`` (no hysteresis here; see :meth:`apply_pulse`), blended
         with a logistic step of width ``v_smooth``. Odd in ``v`` (unipolar cell)."""
         # Arrays, not Python floats, so that new values do not recompile.
-        return _read_current(self, state, jnp.asarray(v, jnp.result_type(float)))
+        v = check_voltage("PCM.current", v, dtype=jnp.result_type(float))
+        return _read_current(self, state, v)
 
     def _static_current(self, state, v):
         v = jnp.asarray(v, jnp.result_type(float))
@@ -442,8 +480,14 @@ class PCM(Device):
 
     def _pulse_args(self, v, width_s, rise_s, fall_s):
         dtype = jnp.result_type(float)
-        rise = self.rise_s if rise_s is None else rise_s
-        fall = self.fall_s if fall_s is None else fall_s
+        where = "PCM.apply_pulse"
+        v, width_s = check_pulse(where, v, width_s, dtype)
+        try:
+            jnp.broadcast_shapes(jnp.shape(v), jnp.shape(width_s))
+        except ValueError:
+            raise ValueError(f"{where}: v and width_s do not broadcast together") from None
+        rise = self.rise_s if rise_s is None else check_time(where, rise_s, "rise_s", dtype)
+        fall = self.fall_s if fall_s is None else check_time(where, fall_s, "fall_s", dtype)
         return tuple(jnp.asarray(x, dtype) for x in (v, width_s, rise, fall))
 
     def _integrate_pulse(self, state, v, width, rise, fall, key):
@@ -514,20 +558,20 @@ class PCM(Device):
     def drift(self, state: PCMState, t_s) -> PCMState:
         """State after resting ``t_s`` [s] at ``t_amb_k``: the drift clock advances by
         ``t_s exp(-Ea_drift / k (1 / T_amb - 1 / T_ref))`` (faster when hot)."""
+        t_s = check_time("PCM.drift", t_s)
         rate = jnp.exp(-self.ea_drift_ev / K_B_EV * (1.0 / self.t_amb_k - 1.0 / self.t_ref_k))
         return PCMState(u_a=state.u_a, t_s=state.t_s + jnp.asarray(t_s) * rate)
 
     def read_noise(
         self, state: PCMState, key: PRNGKeyArray, v_read: float | Array | None = None
     ) -> Float[Array, "*shape"]:
-        """One noisy conductance read [S]: 1/f noise with the band ``[1/(t + t_read),
-        1/(2 t_read)]`` (``sigma/G = Q sqrt(ln((t + t_read)/(2 t_read)))``, ``Q =
-        sqrt(noise.q_flicker)``; zero for ``t < t_read``) plus the RTN of ``noise``."""
+        """One noisy conductance read [S]: Gaussian 1/f noise with ``sigma = G
+        relative_noise(state)`` (module docstring) times the RTN factor of ``noise``."""
         g = self.conductance(state, v_read)
-        f_min = 1.0 / (jnp.maximum(state.t_s, self.t_read_s) + self.t_read_s)
-        f_max = jnp.maximum(self.noise.f_max_hz, f_min)
-        noise = eqx.tree_at(lambda n: (n.f_min_hz, n.f_max_hz), self.noise, (f_min, f_max))
-        return noise.sample(key, g)
+        k_f, k_r = jax.random.split(key)
+        noisy = g + g * self.relative_noise(state) * jax.random.normal(k_f, g.shape, g.dtype)
+        s = jax.random.bernoulli(k_r, self.noise.p_high, g.shape).astype(g.dtype)
+        return noisy * (1.0 + self.noise.rtn_amplitude * s)
 
     def read_noise_moments(self, state: PCMState, v_read: float | Array | None = None):
         """Mean and variance of :meth:`read_noise`: Gaussian, ``sigma = G
@@ -535,11 +579,23 @@ class PCM(Device):
         g = self.conductance(state, v_read)
         return self.noise.moments(g, g * self.relative_noise(state))
 
+    def q_s(self, g_prog: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
+        """1/f amplitude ``Q_s`` [-] for the programmed conductance ``g_prog`` [S]:
+        ``min(q_s0 / max((g_prog / g_ref)^q_s_exponent, 1e-3), q_s_max)``."""
+        g_ref = self.g_noise_ref
+        if g_ref is None:
+            g_ref = 1.0 / (self.r_c + self.r_series)
+        g = jnp.abs(g_prog) / g_ref
+        return jnp.minimum(self.q_s0 / jnp.maximum(g**self.q_s_exponent, 1e-3), self.q_s_max)
+
     def relative_noise(self, state: PCMState) -> Float[Array, "*shape"]:
-        """``sigma_G / G`` of one read at the state's age (1/f part)."""
-        t = jnp.maximum(state.t_s, self.t_read_s)
-        ratio = jnp.maximum(self.noise.f_max_hz * (t + self.t_read_s), 1.0)
-        return jnp.sqrt(self.noise.q_flicker * jnp.log(ratio))
+        """``sigma_G / G`` of one read at the state's age (1/f part, module docstring):
+        ``sqrt((Q_s(G_prog)^2 + q_flicker) ln((t + t_n0 + t_read) / (2 t_read)))``."""
+        fresh = PCMState(u_a=state.u_a, t_s=jnp.zeros_like(state.t_s))
+        q = self.q_s(self.conductance(fresh))
+        t = jnp.maximum(state.t_s, 0.0) + self.t_noise0_s + self.t_read_s
+        band = jnp.log(jnp.maximum(t / (2.0 * self.t_read_s), 1.0))
+        return jnp.sqrt((q * q + self.noise.q_flicker) * band)
 
 
 def _map_cells(fn, cells, shape, block):

@@ -20,9 +20,11 @@ networks, as restated in ``shared/reference/device-physics.md`` sections 3.1 and
       G(t) = max(G_drift(t) + sigma_read xi_3, 0)
 
   Conductances are in S at the public API; the coefficients c_i are the published
-  ones in uS (converted inside). Unlike aihwkit, which redraws ``nu`` at every noise
-  call, ``nu`` is drawn once per device at programming and kept in the state, so a
-  device follows one drift trajectory.
+  ones in uS (converted inside). ``nu`` is drawn once per device at programming and
+  kept in the state, so a device follows one drift trajectory -- as in aihwkit's
+  inference tile workflow, which draws the drift coefficients when the weights are
+  programmed (``generate_drift_coefficients`` at ``program_weights``) and reuses them
+  for every later ``drift_weights(t_inference)``.
 
 * Drift compensation of these arrays: ``devices.compensation`` (one definition for
   this model and for ``xbar.Crossbar``, valid for signed arrays).
@@ -42,7 +44,17 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import Device
-from ._checks import check_less, check_nonnegative, check_positive, check_range
+from ._checks import (
+    check_less,
+    check_nonnegative,
+    check_positive,
+    check_pulse,
+    check_range,
+    check_time,
+    check_voltage,
+    float_array,
+    require,
+)
 from ._math import clamped_normal_moments
 from .variability import Spread
 
@@ -68,13 +80,17 @@ class PCMTrainingUpdate(eqx.Module):
                   w_min, w_max)
 
     The device is uni-directional (only SET pulses move it gradually); a RESET returns
-    it to ``reset`` (w units) with spread ``reset_std``. Conductance ``G = g_max w /
-    w_max`` [S]. The noise-free curve from ``w = 0`` gives 0.141, 0.462, 0.609, 0.865 of
+    it to ``w = reset_i + reset_std xi`` (w units), as aihwkit's pulsed devices do: a
+    fixed per-device reset value ``reset_i = reset + reset_dtod xi_i`` (drawn once, by
+    :meth:`preset_variability` through ``devices.sample_parameters``; the field
+    ``reset`` then holds the per-device values) plus a fresh cycle-to-cycle part per
+    reset (``reset_std``, aihwkit ``PulsedDevice`` default 0.01). The result is clipped
+    to ``[w_min, w_max]``. Conductance ``G = g_max w / w_max`` [S]. The noise-free curve from ``w = 0`` gives 0.141, 0.462, 0.609, 0.865 of
     ``G_max`` after 1, 10, 20, 50 pulses (reference V8).
 
     Device-to-device spreads of the preset (``dw_min_dtod`` 0.2, ``w_max_dtod`` 0.1,
-    relative Gaussian) are available as :meth:`preset_variability` for
-    ``devices.sample_parameters``.
+    relative Gaussian; ``reset_dtod`` 0.02, absolute) are available as
+    :meth:`preset_variability` for ``devices.sample_parameters``.
     """
 
     dw_min: float = 0.01  # mean step scale [w units]
@@ -87,8 +103,9 @@ class PCMTrainingUpdate(eqx.Module):
     dw_min_std: float = 0.6  # cycle-to-cycle noise scale
     dw_min_std_add: float = 0.042
     dw_min_std_slope: float = 0.108
-    reset: float = 0.01  # w after a RESET
-    reset_std: float = 0.02  # spread of the RESET value (aihwkit reset_dtod, used per reset)
+    reset: float = 0.01  # w after a RESET (per device once sampled)
+    reset_dtod: float = 0.02  # device-to-device spread of ``reset`` (aihwkit preset)
+    reset_std: float = 0.01  # cycle-to-cycle spread per RESET (aihwkit PulsedDevice default)
     g_max: float = 25e-6  # conductance at w_max [S]; UNCONFIRMED pairing (reference 3.4)
 
     def __check_init__(self):
@@ -98,13 +115,20 @@ class PCMTrainingUpdate(eqx.Module):
         check_nonnegative("dw_min_std_add", self.dw_min_std_add)
         check_nonnegative("dw_min_std_slope", self.dw_min_std_slope)
         check_nonnegative("reset_std", self.reset_std)
-        check_range("reset", self.reset, self.w_min, self.w_max)
+        check_nonnegative("reset_dtod", self.reset_dtod)
+        # per-device reset values may fall outside [w_min, w_max]: clipped at use, as in aihwkit
+        check_range("reset", self.reset)
         check_positive("g_max", self.g_max, "S")
         check_positive("gamma_up", self.gamma_up)
 
     def preset_variability(self) -> dict[str, Spread]:
-        """Device-to-device spreads of the aihwkit preset (relative Gaussian)."""
-        return {"dw_min": Spread(0.2, "normal"), "w_max": Spread(0.1, "normal")}
+        """Device-to-device spreads of the aihwkit preset (``dw_min``, ``w_max`` relative
+        Gaussian; ``reset`` absolute Gaussian with ``reset_dtod``)."""
+        return {
+            "dw_min": Spread(0.2, "normal"),
+            "w_max": Spread(0.1, "normal"),
+            "reset": Spread(self.reset_dtod, "absolute"),
+        }
 
     def _w(self, g):
         return jnp.asarray(g) / self.g_max * self.w_max
@@ -148,7 +172,7 @@ class PCMTrainingUpdate(eqx.Module):
     ) -> Float[Array, "*shape"]:
         """Conductance [S] after a RESET (abrupt melt-quench to ``reset``, w units)."""
         g = jnp.asarray(g, jnp.result_type(float))
-        w = jnp.full(g.shape, self.reset, g.dtype)
+        w = jnp.broadcast_to(jnp.asarray(self.reset, g.dtype), g.shape)
         if key is not None:
             w = w + self.reset_std * jax.random.normal(key, g.shape, g.dtype)
         return self._g(jnp.clip(w, self.w_min, self.w_max))
@@ -285,11 +309,11 @@ class PCMStatistical(Device):
         """Program devices to ``g_target`` [S] (in ``[0, g_max]``): programming noise and
         the per-device drift exponent are drawn here (``key=None``: noise-free, ``nu =
         mu_nu``). Targets outside ``[0, g_max]`` raise (``eqx.error_if``)."""
-        g_t = jnp.asarray(g_target, jnp.result_type(float))
-        g_t = eqx.error_if(
+        g_t = float_array("g_target", g_target, "PCMStatistical.program", jnp.result_type(float))
+        g_t = require(
             g_t,
-            (g_t < 0) | (g_t > self.g_max * (1 + 1e-6)),
-            "PCMStatistical.program: g_target must lie in [0, g_max]",
+            jnp.isfinite(g_t) & (g_t >= 0) & (g_t <= self.g_max * (1 + 1e-6)),
+            "PCMStatistical.program: g_target must be finite and lie in [0, g_max] S",
         )
         mu, sigma = self.nu_stats(g_t)
         if key is None:
@@ -302,20 +326,20 @@ class PCMStatistical(Device):
             nu = jnp.abs(mu + sigma * xi2) * self.drift_scale
         return PCMStatisticalState(g_prog=g_prog, g_target=g_t, nu=nu, t_s=jnp.zeros_like(g_t))
 
-    def conductance(self, state: PCMStatisticalState, v_read=None) -> Float[Array, "*shape"]:
+    def drifted_conductance(self, state: PCMStatisticalState) -> Float[Array, "*shape"]:
         """Noise-free drifted conductance ``G_prog ((t + t0) / t0)^(-nu)`` [S] at the
-        state's age (the cell is linear, so ``v_read`` does not matter)."""
-        del v_read
+        state's age (``conductance`` at any nonzero ``v_read``: the cell is linear)."""
         return state.g_prog * self.drift_factor(state.nu, state.t_s)
 
     def current(
         self, state: PCMStatisticalState, v: Float[Array, "*shape"]
     ) -> Float[Array, "*shape"]:
         """Ohmic read current ``G(t) v`` [A]."""
-        return self.conductance(state) * v
+        return self.drifted_conductance(state) * check_voltage("PCMStatistical.current", v)
 
     def drift(self, state: PCMStatisticalState, t_s) -> PCMStatisticalState:
         """The state ``t_s`` [s] later (only the age changes; ``nu`` is kept)."""
+        t_s = check_time("PCMStatistical.drift", t_s)
         return eqx.tree_at(lambda s: s.t_s, state, state.t_s + t_s)
 
     def read(
@@ -323,7 +347,7 @@ class PCMStatistical(Device):
     ) -> Float[Array, "*shape"]:
         """One noisy read [S] at ``t_s`` [s] after programming (default: the state's age):
         drift (3.2) plus 1/f read noise (3.3), clamped at 0."""
-        t = state.t_s if t_s is None else jnp.asarray(t_s)
+        t = state.t_s if t_s is None else check_time("PCMStatistical.read", t_s)
         g_d = state.g_prog * self.drift_factor(state.nu, t)
         sigma = jnp.abs(g_d) * self.q_s(state.g_prog) * self.noise_growth(t)
         xi = jax.random.normal(key, g_d.shape, g_d.dtype)
@@ -340,10 +364,7 @@ class PCMStatistical(Device):
         The clamp matters only for cells with ``sigma / G_d`` above ~0.3 (``g_prog``
         below ~5 % of ``g_max``, where ``Q_s`` saturates at 0.2)."""
         del v_read
-        cls = type(self)
-        if cls.read_noise is not PCMStatistical.read_noise or cls.read is not PCMStatistical.read:
-            return None
-        mu = self.conductance(state)
+        mu = self.drifted_conductance(state)
         s = jnp.abs(mu) * self.q_s(state.g_prog) * self.noise_growth(state.t_s)
         return clamped_normal_moments(mu, s * self.read_noise_scale)
 
@@ -351,12 +372,20 @@ class PCMStatistical(Device):
         """One training pulse: ``v > 0`` a SET step (:class:`PCMTrainingUpdate`) on the
         present (drifted) conductance, ``v < 0`` a RESET, ``v = 0`` nothing. The new
         conductance counts as freshly programmed (age 0, ``nu`` redrawn for it)."""
-        del width_s
-        v = jnp.broadcast_to(jnp.asarray(v), state.g_prog.shape)
+        where = "PCMStatistical.apply_pulse"
+        v, width_s = check_pulse(where, v, width_s, shape=state.g_prog.shape)
+        # width_s selects nothing here, but a bad one is still an error (also under jit)
+        v = require(
+            v,
+            jnp.isfinite(width_s) & (width_s >= 0),
+            f"{where}: width_s must be finite and >= 0 s",
+            width_s,
+        )
+        v = jnp.broadcast_to(v, state.g_prog.shape)
         k_up, k_nu = (None, None) if key is None else jax.random.split(key)
         # The update statistics live on their own G_max; map through g / g_max.
         to_upd = self.update.g_max / self.g_max
-        g_now = self.conductance(state) * to_upd
+        g_now = self.drifted_conductance(state) * to_upd
         g_new = jnp.where(
             v > 0,
             self.update.set_pulse(g_now, k_up),

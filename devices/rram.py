@@ -65,7 +65,15 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import Device, standard_read_noise, standard_read_noise_moments
-from ._checks import check_less, check_nonnegative, check_positive, check_range
+from ._checks import (
+    check_less,
+    check_nonnegative,
+    check_positive,
+    check_pulse,
+    check_range,
+    check_time,
+    check_voltage,
+)
 from ._math import safe_exp, safe_sinh, safe_sqrt, solve_linear_sinh
 from .constants import K_B, Q_E
 from .noise import ReadNoise
@@ -269,7 +277,7 @@ class StanfordPKU(Device):
     def current(self, state: RRAMState, v: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
         """Terminal current [A] at applied voltage ``v`` [V], Eq. (1.1) with the access
         element (``r_series``, ``i_compliance``) when set. ``I(0) = 0``; ``I V >= 0``."""
-        return self.operating_point(state.gap, jnp.asarray(v))[1]
+        return self.operating_point(state.gap, check_voltage("StanfordPKU.current", v))[1]
 
     def cell_voltage(self, state: RRAMState, v: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
         """Voltage [V] across the RRAM cell itself for applied voltage ``v`` [V]."""
@@ -334,7 +342,8 @@ class StanfordPKU(Device):
         fused in one ``lax.scan``. The gap stays in ``[gap_min, gap_max]``. Compiled
         once per model configuration and shapes (``eqx.filter_jit``), so eager calls
         in a Python loop do not recompile."""
-        return _apply_pulse_jit(self, state, jnp.asarray(v), jnp.asarray(width_s), key)
+        v, width_s = check_pulse("StanfordPKU.apply_pulse", v, width_s, shape=jnp.shape(state.gap))
+        return _apply_pulse_jit(self, state, v, width_s, key)
 
     def _apply_pulse(self, state, v, width_s, key):
         # Compute in the state's precision (float32 states stay float32 under x64).
@@ -342,12 +351,6 @@ class StanfordPKU(Device):
         dtype = g.dtype if jnp.issubdtype(g.dtype, jnp.floating) else jnp.result_type(float)
         v = jnp.asarray(v, dtype)
         width = jnp.asarray(width_s, dtype)
-        v = eqx.error_if(v, ~jnp.isfinite(v), "StanfordPKU.apply_pulse: v must be finite")
-        width = eqx.error_if(
-            width,
-            ~(jnp.isfinite(width) & (width >= 0)),
-            "StanfordPKU.apply_pulse: width_s must be finite and >= 0 s",
-        )
         # The bounds are the physics (the oxide); a start a rounding error outside is
         # put on the bound.
         g = jnp.clip(g.astype(dtype), self.gap_min, self.gap_max)
@@ -464,6 +467,7 @@ class StanfordPKU(Device):
         with the 1-2 eV retention activation energies quoted for RRAM (reference 4.6).
         Monotonic in ``t``, bounded, and a semigroup (drift(t1) then drift(t2) equals
         drift(t1 + t2))."""
+        t_s = check_time("StanfordPKU.drift", t_s)
         temp = self.t0 if temperature_k is None else jnp.asarray(temperature_k)
         tau = self.tau0_retention * safe_exp(self.ea_retention * Q_E / (K_B * temp))
         keep = jnp.exp(-jnp.asarray(t_s) / tau)

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 from jax.scipy.special import ndtr
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._checks import check_positive
+from ._checks import check_positive, check_pulse
 
 _T_1V = 1e-7  # median switching time at |V| = 1 V [s] (UNCONFIRMED)
 _V0 = 0.1  # voltage scale [V] (UNCONFIRMED)
@@ -80,6 +80,7 @@ class LognormalSwitching(_Switching):
         self, v: Float[Array, "*shape"], width_s: float | Float[Array, "*shape"]
     ) -> Float[Array, "*shape"]:
         """Probability that a pulse ``v`` [V] of ``width_s`` [s] switches the device."""
+        v, width_s = check_pulse("LognormalSwitching.probability", v, width_s)
         z = (jnp.log(width_s) - jnp.log(self.t0) + jnp.abs(v) / self.v0) / self.sigma
         return ndtr(z)
 
@@ -115,6 +116,7 @@ class PoissonSwitching(_Switching):
         self, v: Float[Array, "*shape"], width_s: float | Float[Array, "*shape"]
     ) -> Float[Array, "*shape"]:
         """``P = 1 - exp(-t_p / tau(V))`` for a pulse ``v`` [V] of ``width_s`` [s]."""
+        v, width_s = check_pulse("PoissonSwitching.probability", v, width_s)
         return -jnp.expm1(-width_s / self.mean_time(v))
 
     def switching_time(

@@ -28,7 +28,16 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._base import Device, standard_read_noise, standard_read_noise_moments
-from ._checks import check_less, check_nonnegative, check_positive, check_pulse, check_range
+from ._checks import (
+    check_less,
+    check_nonnegative,
+    check_positive,
+    check_pulse,
+    check_range,
+    check_voltage,
+    float_array,
+    require_tree,
+)
 from ._math import safe_exp, safe_sqrt
 from .noise import ReadNoise
 
@@ -126,7 +135,7 @@ class VTEAM(Device):
 
     def current(self, state: VTEAMState, v: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
         """``I = V / R(w)`` [A] (ohmic at fixed state)."""
-        return v / self.resistance_of_state(state)
+        return check_voltage("VTEAM.current", v) / self.resistance_of_state(state)
 
     def window_off(self, w):
         """Kvatinsky window ``f_off(w) = exp(-exp((w - a_off) / w_c))`` [-]."""
@@ -170,7 +179,7 @@ class VTEAM(Device):
         devices). No noise where the state does not move (below the thresholds)."""
         w0 = jnp.asarray(state.w)
         dtype = w0.dtype if jnp.issubdtype(w0.dtype, jnp.floating) else jnp.result_type(float)
-        v, width_s = check_pulse("VTEAM.apply_pulse", v, width_s, dtype)
+        v, width_s = check_pulse("VTEAM.apply_pulse", v, width_s, dtype, jnp.shape(w0))
         return _apply_pulse_jit(self, VTEAMState(w=w0), v, width_s, key)
 
     def _apply_pulse(self, state, v, width_s, key):
@@ -195,8 +204,9 @@ class VTEAM(Device):
 
     def drift(self, state: VTEAMState, t_s) -> VTEAMState:
         """No relaxation at rest (VTEAM is non-volatile): the state is returned."""
-        del t_s
-        return state
+        t_s = float_array("t_s", t_s, "VTEAM.drift")
+        ok = jnp.isfinite(t_s) & (t_s >= 0)
+        return require_tree(state, ok, "VTEAM.drift: t_s must be finite and >= 0 s", t_s)
 
     def read_noise(self, state: VTEAMState, key: PRNGKeyArray, v_read=None):
         """One noisy conductance read [S]: 1/f + RTN of ``noise`` (:class:`ReadNoise`)."""

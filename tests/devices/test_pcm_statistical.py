@@ -189,3 +189,20 @@ def test_bad_parameters_raise(cls, kwargs):
 def test_target_out_of_range_raises(model):
     with pytest.raises(Exception, match="g_target"):
         model.program(jax.random.key(0), jnp.array([2 * G_MAX]))
+
+
+def test_reset_spread_fixed_per_device_plus_per_reset():
+    """aihwkit's reset statistics: w = reset_i + reset_std xi with a per-device reset_i
+    (spread reset_dtod, drawn once) and a fresh per-reset part: two resets of the same
+    device correlate with cov = reset_dtod^2, their difference has sd sqrt(2) reset_std."""
+    upd = devices.PCMTrainingUpdate(reset=0.5)  # away from the clip at w_min = 0
+    n = 20_000
+    upd_i = devices.sample_parameters(upd, jax.random.PRNGKey(0), (n,), upd.preset_variability())
+    g = jnp.zeros(n)
+    to_w = np.asarray(upd_i.w_max) / upd.g_max  # per-device w_max (sampled too)
+    w1 = np.asarray(upd_i.reset_pulse(g, jax.random.PRNGKey(1))) * to_w
+    w2 = np.asarray(upd_i.reset_pulse(g, jax.random.PRNGKey(2))) * to_w
+    assert np.mean(w1) == pytest.approx(0.5, abs=4 * 0.022 / np.sqrt(n))
+    assert np.std(w1 - w2) == pytest.approx(np.sqrt(2) * upd.reset_std, rel=0.03)
+    cov = np.mean((w1 - w1.mean()) * (w2 - w2.mean()))
+    assert cov == pytest.approx(upd.reset_dtod**2, rel=0.06)
