@@ -18,8 +18,12 @@ Synapse layers follow a small protocol (:class:`AbstractSynapse`): ``realise(key
 the layer as it is during one forward pass (draws once per pass, such as programming noise,
 and precomputations, such as an effective conductance matrix with IR drop, are done here,
 once, outside the time loop), and ``layer(x, key=key)`` maps inputs of shape ``(..., n_in)``
-to currents [A] of shape ``(..., n_out)`` at one time step, with a fresh key per step (read
-noise). :class:`DenseSynapse` is the ideal layer: ``i = i_unit (x W^T + b)``.
+to currents [A] of shape ``(..., n_out)``, every entry of the leading axes one read, with
+independent read noise drawn from ``key``. The input layer does not depend on the state of
+the network, so it is read once for all time steps (``x`` of shape ``(T, *batch, n_in)``, one
+key): one large matrix product instead of ``T`` small ones; the deeper layers are read per
+step inside the scan, each step with its own key. :class:`DenseSynapse` is the ideal layer:
+``i = i_unit (x W^T + b)``.
 
 Weights are dimensionless; ``i_unit`` [A] converts them to current. The default is the
 *unit current* of the receiving neuron (:func:`unit_current`): the current that, held for
@@ -86,7 +90,8 @@ class AbstractSynapse(eqx.Module):
       random draws from ``key``, which may be None for a deterministic pass; precomputations
       that do not depend on the input);
     * ``layer(x, key=None)``: currents ``(..., n_out)`` [A] for inputs ``(..., n_in)`` (spikes
-      or values) at one time step; ``key`` (or None) for per-read noise.
+      or values); each entry of the leading axes (time steps, samples) is one read, with
+      independent noise drawn from ``key`` (or none for None).
 
     Abstract fields: ``n_in``, ``n_out`` (static integers).
     """
@@ -270,29 +275,32 @@ class SpikingMLP(eqx.Module):
             )
         if key is None:
             synapses = tuple(s.realise(None) for s in self.synapses)
-            step_keys = None
+            k_in, step_keys = None, None
         else:
-            k_pass, k_steps = jax.random.split(key)
+            k_pass, k_in, k_steps = jax.random.split(key, 3)
             synapses = tuple(
                 s.realise(k)
                 for s, k in zip(self.synapses, jax.random.split(k_pass, n_layers), strict=True)
             )
-            step_keys = jax.random.split(k_steps, n_steps)
+            step_keys = jax.random.split(k_steps, n_steps) if n_layers > 1 else None
+        # the input layer does not depend on the network state: all its reads at once
+        i_in = synapses[0](x, key=k_in).astype(dtype)
         states = tuple(
             n.init_state(batch + (s.n_out,), dtype) for n, s in zip(neurons, synapses, strict=True)
         )
 
         def one_step(states, inputs):
-            x_t, k_t = inputs
-            layer_keys = (None,) * n_layers if k_t is None else jax.random.split(k_t, n_layers)
-            h, new_states, outs = x_t, [], []
-            for syn, nrn, st, k in zip(synapses, neurons, states, layer_keys, strict=True):
+            i_t, k_t = inputs
+            keys = (None,) * (n_layers - 1) if k_t is None else jax.random.split(k_t, n_layers - 1)
+            st, h = neurons[0].step(states[0], i_t, self.dt)
+            new_states, outs = [st], [h]
+            for syn, nrn, st, k in zip(synapses[1:], neurons[1:], states[1:], keys, strict=True):
                 st, h = nrn.step(st, syn(h, key=k).astype(dtype), self.dt)
                 new_states.append(st)
                 outs.append(h)
             return tuple(new_states), tuple(outs)
 
-        _, outs = jax.lax.scan(one_step, states, (x, step_keys))
+        _, outs = jax.lax.scan(one_step, states, (i_in, step_keys))
         spiking = self.neurons[-1].spiking
         spikes = outs if spiking else outs[:-1]
         return Trace(tuple(spikes), outs[-1], spiking, self.dt)
