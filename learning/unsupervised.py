@@ -29,7 +29,14 @@ from xbar.networks.wta import AdaptiveLIF, WTALayer
 
 from . import rules, stdp, transfer
 
-__all__ = ["LearningStats", "WTATrainer", "assign_labels", "predict"]
+__all__ = [
+    "LearningStats",
+    "WTATrainer",
+    "assign_labels",
+    "hidden_pattern",
+    "predict",
+    "train_pattern_neuron",
+]
 
 
 class LearningStats(eqx.Module):
@@ -188,3 +195,59 @@ def predict(counts: Float[Array, "b n"], labels, n_classes: int):
     onehot = jax.nn.one_hot(labels, n_classes, dtype=counts.dtype)  # label -1: no class
     mean = (counts @ onehot) / jnp.maximum(onehot.sum(0), 1.0)
     return jnp.argmax(mean, axis=1)
+
+
+# ---- a repeating spatio-temporal pattern hidden in Poisson noise -------------------------
+
+
+def hidden_pattern(
+    key,
+    n_in: int = 200,
+    n_steps: int = 20000,
+    pattern_steps: int = 50,
+    p_spike: float = 0.02,
+    n_pattern_inputs: int | None = None,
+    every: int = 4,
+):
+    """Input of the pattern-detection experiment (Masquelier, Guyonneau & Thorpe, PLoS ONE
+    3:e1377, 2008, Fig. 1): ``n_in`` Poisson afferents firing with probability ``p_spike``
+    per step; one frozen segment of ``pattern_steps`` steps of the first ``n_pattern_inputs``
+    afferents (default half) is pasted into the stream at the start of a random one of
+    every ``every`` consecutive windows of ``pattern_steps`` steps, so the pattern has the
+    same rates as the noise and is invisible in them. Returns ``(spikes (T, n_in),
+    in_pattern (T,))``."""
+    n_pat = n_in // 2 if n_pattern_inputs is None else n_pattern_inputs
+    k_bg, k_pat, k_pos = jax.random.split(key, 3)
+    spikes = (jax.random.uniform(k_bg, (n_steps, n_in)) < p_spike).astype(float)
+    pattern = (jax.random.uniform(k_pat, (pattern_steps, n_pat)) < p_spike).astype(float)
+    n_win = n_steps // pattern_steps
+    win = jnp.arange(n_win)
+    # one window in each group of `every` carries the pattern (never two in a row)
+    pick = jax.random.randint(k_pos, (n_win // every + 1,), 0, every - 1)
+    chosen = (win % every) == pick[win // every]
+    in_pattern = jnp.repeat(chosen, pattern_steps)
+    in_pattern = jnp.pad(in_pattern, (0, n_steps - in_pattern.shape[0]))
+    tiled = jnp.tile(pattern, (n_win, 1))
+    tiled = jnp.pad(tiled, ((0, n_steps - tiled.shape[0]), (0, 0)))
+    spikes = spikes.at[:, :n_pat].set(jnp.where(in_pattern[:, None], tiled, spikes[:, :n_pat]))
+    return spikes, in_pattern
+
+
+def train_pattern_neuron(
+    spikes, neuron, rule: rules.AbstractRule, w0, *, gain: float, dt: float = 1e-3
+):
+    """One neuron (any ``xbar.networks`` spiking neuron with ``step``) driven by ``spikes``
+    (T, M) through plastic weights ``w0`` (M,) that follow ``rule`` (ideal synapses);
+    returns ``(w, post (T,))``."""
+    m = spikes.shape[1]
+    st0 = neuron.init_state((1,), spikes.dtype)
+    rs0 = rule.init((m, 1), spikes.dtype)
+
+    def step(c, pre):
+        w, st, rs = c
+        st, z = neuron.step(st, gain * (pre @ w)[None], dt)
+        dw, rs = rule.update(None, rs, pre, z, dt, weights=w[:, None])
+        return (w + dw[:, 0], st, rs), z[0]
+
+    (w, _, _), post = jax.lax.scan(step, (jnp.asarray(w0, spikes.dtype), st0, rs0), spikes)
+    return w, post

@@ -1,12 +1,15 @@
 """Unsupervised STDP in a competitive layer: digits learned from spikes alone (small, fast
-version with a loose bound; the full study is in the notebook and benchmark docs)."""
+version with a loose bound; the full study is in notebook 07), and a neuron that finds a
+repeating spike pattern hidden in noise."""
 
 import jax
 import jax.numpy as jnp
-from xbar.learning import load_digits, transfer
+import numpy as np
+from xbar.learning import load_digits, rules, stdp, transfer
 from xbar.learning import unsupervised as u
 
 import xbar
+from xbar import networks
 
 
 def _data(n_train, n_test):
@@ -56,3 +59,33 @@ def test_competitive_stdp_learns_digits_ideal_and_on_devices():
     assert 0.5 < ratio < 1.5
     w2 = xb2.weights()
     assert bool(jnp.all(jnp.isfinite(w2))) and float(jnp.std(w2)) > 0.01
+
+
+def test_hidden_pattern_repeats_exactly_and_is_invisible_in_the_rates():
+    # Masquelier, Guyonneau & Thorpe (2008): a repeating 50-step pattern of half of 200
+    # afferents, with the noise's rates, pasted into a quarter of the time
+    t = 20000
+    spikes, in_pat = u.hidden_pattern(jax.random.PRNGKey(0), n_steps=t)
+    s, q = np.asarray(spikes), np.asarray(in_pat)
+    assert abs(q.mean() - 0.25) < 0.01
+    starts = np.flatnonzero(np.diff(np.r_[0, q.astype(int)]) == 1)
+    first = s[starts[0] : starts[0] + 50, :100]
+    for k in starts[1:]:
+        np.testing.assert_array_equal(s[k : k + 50, :100], first)
+    # same mean rate inside and outside the pattern (binomial error over the samples)
+    p_in, p_out = s[q].mean(), s[~q].mean()
+    assert abs(p_in - 0.02) < 4 * np.sqrt(0.02 / s[q].size) + 0.002
+    assert abs(p_out - 0.02) < 4 * np.sqrt(0.02 / s[~q].size)
+
+
+def test_pattern_neuron_loop_matches_the_rule_on_a_silent_neuron():
+    # without output spikes the post trace stays 0 and pair STDP asks for nothing: the
+    # weights stay put; with a strong drive the neuron fires and the weights move
+    spikes, _ = u.hidden_pattern(jax.random.PRNGKey(1), n_in=20, n_steps=500)
+    rule = rules.chain(stdp.PairSTDP(), rules.HardBound(0.0, 1.0))
+    neuron = networks.LIF(tau=10e-3, r=1.0, v_threshold=1.0, v_reset=0.0)
+    w, post = u.train_pattern_neuron(spikes, neuron, rule, jnp.full((20,), 0.5), gain=1e-3)
+    assert float(post.sum()) == 0.0
+    np.testing.assert_allclose(w, 0.5, atol=1e-15)
+    w, post = u.train_pattern_neuron(spikes, neuron, rule, jnp.full((20,), 0.5), gain=50.0)
+    assert float(post.sum()) > 0 and not np.allclose(w, 0.5)
