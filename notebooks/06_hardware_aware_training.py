@@ -63,7 +63,7 @@ plain_more = E.train_network(H.HardwareSpec.ideal(), train, key, epochs=HWA_EPOC
 hwa_pcm = E.train_network(
     H.HardwareSpec.pcm(t_s=86400.0), train, key, epochs=HWA_EPOCHS, init=plain, **kw
 )
-acc = E._accuracy(plain_more, test, key, E.MembraneCrossEntropy(), enc)
+acc = E.accuracy(plain_more, test, key, encoding=enc)
 print(f"ideal synapses: test accuracy {100 * acc:.1f} %")
 
 # %% [markdown]
