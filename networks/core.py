@@ -112,8 +112,9 @@ class AbstractSynapses(eqx.Module):
     bias: eqx.AbstractVar[Array | None]
 
     @property
+    @abc.abstractmethod
     def on_crossbar(self) -> bool:
-        return False
+        """Whether reads are analog crossbar reads."""
 
     @abc.abstractmethod
     def __call__(self, x, key: PRNGKeyArray | None = None):
@@ -157,6 +158,10 @@ class IdealSynapses(AbstractSynapses):
                 raise ValueError(f"bias must have shape ({w.shape[0]},), got {bias.shape}")
         self.weight, self.bias = w, bias
         self.in_shape, self.out_shape = (w.shape[1],), (w.shape[0],)
+
+    @property
+    def on_crossbar(self) -> bool:
+        return False
 
     def __call__(self, x, key=None):
         return self._add_bias(self.weight @ self._check_input(x))
