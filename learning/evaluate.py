@@ -317,17 +317,13 @@ def fault_tolerance(
             if faults is None:
                 retrained.append(plain[-1])
                 continue
-            tuned = with_spec(model, spec)
             syn = tuple(
-                eqx.tree_at(
-                    lambda s: (s.layer.stuck, s.layer.g_stuck_on, s.layer.g_stuck_off),
-                    sy,
-                    (xb.stuck, xb.g_stuck_on, xb.g_stuck_off),
-                    is_leaf=lambda x: x is None,
+                sy.with_spec(
+                    spec, stuck=xb.stuck, g_stuck_on=xb.g_stuck_on, g_stuck_off=xb.g_stuck_off
                 )
-                for sy, (xb, _) in zip(tuned.synapses, prog, strict=True)
+                for sy, (xb, _) in zip(_layers(model), prog, strict=True)
             )
-            tuned = eqx.tree_at(lambda m: m.synapses, tuned, syn)
+            tuned = eqx.tree_at(lambda m: m.synapses, model, syn)
             res = fit(
                 tuned,
                 train,
@@ -339,14 +335,7 @@ def fault_tolerance(
                 encoding=encoding,
                 progress=False,
             )
-            clean = eqx.tree_at(
-                lambda m: [
-                    (s.layer.stuck, s.layer.g_stuck_on, s.layer.g_stuck_off) for s in m.synapses
-                ],
-                res.model,
-                [(None, None, None)] * len(syn),
-                is_leaf=lambda x: x is None,
-            )
+            clean = with_spec(res.model, spec)  # the same weights, faults forgotten
             prog2 = program_network(clean, config, k_i, faults=faults, state_values=state_values)
             retrained.append(_accuracy(deployed(clean, prog2, t_s), test, k_eval, loss, encoding))
         rows.append(_row(fraction=f, retrained=False, values=plain))

@@ -89,17 +89,22 @@ def test_faults_are_drawn_and_read_at_their_stuck_conductances():
         )
 
 
-def test_light_accuracy_study():
-    # the benchmark's study at small scale with loose bounds: a 64-32-10 network trained
-    # for a few epochs, programmed on statistical PCM crossbars (write-verify statistics,
-    # wires, 8-bit converters), read after a day with drift compensation
+@pytest.fixture(scope="module")
+def digits_net():
     train, test = load_digits(seed=0)
     key = jax.random.PRNGKey(0)
-    enc = RateEncoding(num_steps=12)
     net = E.train_network(
         H.HardwareSpec.ideal(), train, key, sizes=(64, 32, 10), epochs=4, num_steps=12
     )
-    acc_ideal = E._accuracy(net, test, key, E.MembraneCrossEntropy(), enc)
+    return net, train, test, RateEncoding(num_steps=12)
+
+
+def test_light_accuracy_study(digits_net):
+    # the benchmark's study at small scale with loose bounds: a 64-32-10 network trained
+    # for a few epochs, programmed on statistical PCM crossbars (write-verify statistics,
+    # wires, 8-bit converters), read after a day with drift compensation
+    net, train, test, enc = digits_net
+    acc_ideal = E.accuracy(net, test, jax.random.PRNGKey(0), encoding=enc)
     assert acc_ideal >= 0.85
     rows = E.lifetime(
         net,
@@ -114,3 +119,25 @@ def test_light_accuracy_study():
     assert len(rows) == 1 and rows[0]["drift_compensation"] and len(rows[0]["accuracies"]) == 2
     assert rows[0]["mean"] >= 0.8
     assert rows[0]["mean"] <= acc_ideal + 0.05
+
+
+def test_fault_tolerance_curve(digits_net):
+    # stuck cells hurt; retraining around the known faults wins part of it back
+    net, train, test, enc = digits_net
+    cfg = E.pcm_config(wiring=xbar.Wiring.ideal())
+    rows = E.fault_tolerance(
+        net,
+        train,
+        test,
+        cfg,
+        H.HardwareSpec.ideal(),
+        jax.random.PRNGKey(2),
+        fractions=(0.0, 0.1),
+        n_instances=1,
+        retrain_epochs=1,
+        encoding=enc,
+    )
+    acc = {(r["fraction"], r["retrained"]): r["mean"] for r in rows}
+    assert acc[(0.0, False)] == acc[(0.0, True)]
+    assert acc[(0.1, False)] < acc[(0.0, False)] - 0.02
+    assert acc[(0.1, True)] >= acc[(0.1, False)] - 0.01
