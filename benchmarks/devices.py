@@ -9,7 +9,11 @@ Workloads are the list ``WORKLOADS`` of ``(name, model, state, pulse)`` with
 Times are medians over repeats after a warm-up (compile), with ``jax.block_until_ready``.
 Prints a table and appends it to ``benchmarks/RESULTS.md`` under "## Devices".
 
-Usage: ``python benchmarks/devices.py [--n 1000000] [--repeats 5] [--no-write]``;
+The noisy Stanford-PKU path runs ``n_substeps + noise_step_budget * n_noise_steps``
+scan steps (drift and noise interleaved over every interval); the "substeps" column
+counts the steps executed.
+
+Usage: ``python benchmarks/devices.py [--n 1000000] [--repeats 5] [--no-write] [--quick]``;
 ``XBAR_FAST=1`` uses 10^4 devices.
 """
 
@@ -41,6 +45,7 @@ def workloads(n: int):
     return [
         ("StanfordPKU partial RESET (-1.3 V, 100 ns)", pku, lrs, (v_reset, 100e-9, False)),
         ("StanfordPKU RESET + C2C noise", pku, lrs, (v_reset, 100e-9, True)),
+        ("StanfordPKU SET (+1.8 V, 1 us) + C2C noise", pku, hrs, (1.8, 1e-6, True)),
         ("StanfordPKU 1T1R SET (500 Ohm, 2 mA)", pku_1t1r, hrs, (v_set, 1e-6, False)),
     ]
 
@@ -53,8 +58,10 @@ def run(n: int, repeats: int):
         key = jax.random.key(0) if noisy else None
         step = jax.jit(lambda s, v, k, m=model, w=width: m.apply_pulse(s, v, w, k))
         t = median_time(lambda s=state, v=v, k=key, f=step: f(s, v, k), repeats)
-        rate = n * model.n_substeps / t
-        rows.append((name, n, model.n_substeps, t, rate, target))
+        # scan steps actually executed: the noisy path interleaves the noise intervals
+        steps = model.n_substeps + (model.noise_step_budget * model.n_noise_steps if noisy else 0)
+        rate = n * steps / t
+        rows.append((name, n, steps, t, rate, target))
     return rows, gpu
 
 
@@ -64,7 +71,12 @@ def main():
     p.add_argument("--n", type=int, default=10_000 if fast else 1_000_000)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--no-write", action="store_true")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: 10^4 devices, 1 repeat, no write"
+    )
     args = p.parse_args()
+    if args.quick:
+        args.n, args.repeats, args.no_write = 10_000, 1, True
 
     rows, gpu = run(args.n, args.repeats)
     header = (

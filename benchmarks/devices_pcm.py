@@ -41,6 +41,17 @@ def bench_physics(n, repeats):
     return t, n * model.n_substeps / t, (load0, load1)
 
 
+def bench_read_noise(n, repeats):
+    """One noisy read of ``n`` cells right after programming (Joshi 2020 1/f law with a
+    state-dependent Q_s: one extra read solve of the programmed state per read)."""
+    model = devices.PCM()
+    u_a = jnp.linspace(0.0, model.u_max, n, dtype=jnp.float32)
+    state = model.init_state((n,), u_a=u_a)
+    step = jax.jit(lambda s, k: model.read_noise(s, k))
+    t = median_time(lambda: step(state, jax.random.key(2)), repeats)
+    return t, n / t
+
+
 def bench_statistical(n, chunk, repeats):
     model = devices.PCMStatistical()
     n_chunks = max(n // chunk, 1)
@@ -67,10 +78,15 @@ def main():
     p.add_argument("--repeats", type=int, default=5, help="timed runs of the physics model")
     p.add_argument("--repeats-stat", type=int, default=3, help="timed runs of the statistical")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--quick", action="store_true", help="smoke run: small sizes, no write")
     args = p.parse_args()
+    if args.quick:
+        args.n_phys, args.n_stat, args.chunk = 10_000, 100_000, 100_000
+        args.repeats, args.repeats_stat, args.no_write = 1, 1, True
 
     load_start = os.getloadavg()[0]
     t_phys, rate_phys, load_phys = bench_physics(args.n_phys, args.repeats)
+    t_read, rate_read = bench_read_noise(args.n_phys, args.repeats)
     t_stat, rate_stat, n_stat = bench_statistical(args.n_stat, args.chunk, args.repeats_stat)
     backend = jax.default_backend()
     gpu = backend == "gpu"
@@ -85,6 +101,15 @@ def main():
             target_phys,
             "yes" if rate_phys >= target else "NO",
             f"{load_phys[0]:.1f} -> {load_phys[1]:.1f}",
+        ),
+        (
+            "PCM.read_noise (physics, Joshi 1/f, t = 0)",
+            f"{args.n_phys:.0e} cells",
+            f"{t_read:.3f}",
+            f"{rate_read:.3g} reads/s",
+            "(none set; report)",
+            "-",
+            f"{os.getloadavg()[0]:.1f}",
         ),
         (
             "PCMStatistical program+drift+read",

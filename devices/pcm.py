@@ -2,12 +2,12 @@
 
 Structure from the IBM state-equation model of a mushroom cell (Sci. Rep. 12, 2022,
 "Experimental validation of state equations and dynamic route maps for phase change
-memristive devices", Figs. 1, 2, 4, 5, 7), with standard sub-models; equations as
-restated in ``shared/reference/device-physics.md`` section 2 (Eqs. 2.1, 2.2). The
-numbers are mostly UNCONFIRMED placeholders (reference section 9, item 3), chosen so
-that the default cell matches the 90 nm PCRAM cell of NVSim / ISCA 2009 (reference
-V10: about 1 kOhm SET / 1 MOhm RESET read resistance, RESET about 300 uA / 40 ns, SET
-about 150 uA / 150 ns) and the write plateau of the Sci. Rep. cell (V9).
+memristive devices", Figs. 1, 2, 4, 5, 7), with standard sub-models (equation
+numbers 2.1, 2.2 below are ours). The numbers are mostly UNCONFIRMED placeholders,
+chosen so that the default cell matches the 90 nm PCRAM cell of the NVSim sample
+configuration (Dong et al., ISCA 2009: about 1 kOhm SET / 1 MOhm RESET read resistance,
+RESET about 300 uA / 40 ns, SET about 150 uA / 150 ns) and the write plateau of the
+Sci. Rep. cell (V_cell about 0.8 V above 100 uA).
 
 State: the effective amorphous thickness ``u_a`` [m] over the heater and the time since
 the last programming event ``t_s`` [s]. The interface temperature ``T`` [K] is
@@ -37,7 +37,7 @@ cap (Sci. Rep. 2022, Fig. 4a)::
 
     C_th dT/dt = I V_cell - (T - T_amb) / R_th(u_a),   R_th = R_th0 + R_th1 u_a
 
-RESET (melt-quench, reference 2.4): the molten extent follows the temperature,
+RESET (melt-quench): the molten extent follows the temperature,
 ``u_melt = u_h ((T - T_amb) / (T_melt - T_amb) - 1)`` in ``[0, u_max]`` (the compact
 rule ``u_h (P / P_melt - 1)`` at steady state) and ``u_a <- max(u_a, u_melt)``; what is
 not re-crystallised while the temperature falls through the growth window is amorphous.
@@ -49,7 +49,7 @@ so slow falling edges re-crystallise part of the melt (multilevel RESET) and
 repeated partial-SET pulses lower ``u_a`` step by step until the cell is crystalline.
 ``u_a`` is bounded by ``[0, u_max]`` (the amorphous dome cannot exceed the cell).
 
-Drift (reference 2.6): the amorphous resistivity and the crystalline/contact
+Drift (Ielmini et al., IEEE TED 54(2), 2007; Khan et al.): the amorphous resistivity and the crystalline/contact
 resistance age as ``(t / t0)^nu`` (``nu_a`` about 0.1, Khan et al.; ``nu_c`` about
 0.005-0.01, UNCONFIRMED), so the cell's exponent lies between the two according to
 the amorphous share of the resistance. Ageing is thermally activated
@@ -84,6 +84,10 @@ cells are processed in blocks of ``block_size`` (all sub-steps of one block befo
 next) so that the state of a block stays in cache; results do not depend on it.
 Threshold switching in :meth:`PCM.current` (a static I-V) is a logistic blend of
 width ``v_smooth`` so the read I-V is differentiable.
+
+Precision: float32 and float64 alike; float32 agrees with float64 within 5e-4
+(relative) for conductances (fresh and drifted), read noise and states after pulses
+(tests).
 """
 
 from __future__ import annotations
@@ -129,7 +133,7 @@ class PCM(Device):
 
     Sources: state equations after IBM, Sci. Rep. 12 (2022) (state ``u_a``, ``T_int``;
     V_cell,ON plateau about 0.8 V above 100 uA); Poole-Frenkel conduction after Ielmini &
-    Zhang, J. Appl. Phys. 102 (2007); Gaussian growth velocity (reference Eq. 2.2) after
+    Zhang, J. Appl. Phys. 102 (2007); Gaussian growth velocity (Eq. 2.2) after
     Sebastian et al., Nat. Commun. 5, 4314 (2014); drift after Khan et al. (amorphous nu
     0.07-0.11) and Joshi et al. 2020 (1/f noise form); operating point of the 90 nm
     PCRAM cell (NVSim sample config, ISCA 2009).
@@ -144,9 +148,11 @@ class PCM(Device):
     # electrical
     # effective conduction area (about a 25 nm heater radius) [m^2]; UNCONFIRMED
     area_m2: float = 2.0e-15
-    r_c: float = 1.0e3  # crystalline + heater resistance at t0, T_ref [Ohm] (V10: SET 1 kOhm)
+    r_c: float = (
+        1.0e3  # crystalline + heater resistance at t0, T_ref [Ohm] (NVSim cell: SET 1 kOhm)
+    )
     tcr_c: float = 1.5e-3  # temperature coefficient of r_c [1/K]; UNCONFIRMED
-    # amorphous low-field resistivity at t0, T_ref [Ohm m], so that R(u_max) = 1 MOhm (V10);
+    # amorphous low-field resistivity at t0, T_ref [Ohm m], so that R(u_max) = 1 MOhm (NVSim cell);
     # an effective value for the dome geometry. UNCONFIRMED
     rho_a: float = 0.04
     dz_m: float = 7e-9  # Poole-Frenkel inter-trap distance [m]; UNCONFIRMED (5-10 nm)
@@ -154,7 +160,7 @@ class PCM(Device):
     r_series: float = 2.0e3  # access device as a series resistance [Ohm]; UNCONFIRMED
     v_th0: float = 0.5  # threshold voltage at zero amorphous thickness [V]; UNCONFIRMED
     e_th: float = 1.0e7  # threshold field [V/m] (10 V/um); UNCONFIRMED (10-50 V/um)
-    v_on: float = 0.75  # ON-state holding voltage [V] (V9 plateau ~0.8 V)
+    v_on: float = 0.75  # ON-state holding voltage [V] (Sci. Rep. plateau ~0.8 V)
     r_on: float = 200.0  # ON-state differential resistance [Ohm]; UNCONFIRMED
     i_hold: float = 10e-6  # holding current [A]; UNCONFIRMED
     # thermal
@@ -173,7 +179,7 @@ class PCM(Device):
     t_glass_k: float = 380.0  # above this a pulse restarts structural relaxation [K] (P2)
     # drift and noise
     t0_s: float = 1.0  # drift reference time after programming [s]; UNCONFIRMED
-    nu_a: float = 0.1  # drift exponent of amorphous GST (Khan et al.; reference V7)
+    nu_a: float = 0.1  # drift exponent of amorphous GST (Khan et al., 0.07-0.11)
     nu_c: float = 0.007  # drift exponent of the crystalline path; UNCONFIRMED (0.005-0.01)
     ea_drift_ev: float = 1.0  # activation of the drift clock [eV]; UNCONFIRMED
     t_read_s: float = 250e-9  # read duration (sets the 1/f band) [s] (Joshi 2020)

@@ -1,7 +1,7 @@
 """Statistical PCM models for network studies: inference noise, drift compensation, updates.
 
 Two published statistical descriptions of phase-change memory (PCM) used for neural
-networks, as restated in ``shared/reference/device-physics.md`` sections 3.1 and 3.4:
+networks (equation numbers 3.1-3.4 are ours):
 
 * :class:`PCMStatistical`: the inference model of Joshi et al., "Accurate deep neural
   network inference using computational phase-change memory", Nat. Commun. 11, 2473
@@ -29,9 +29,11 @@ networks, as restated in ``shared/reference/device-physics.md`` sections 3.1 and
 * Drift compensation of these arrays: ``devices.compensation`` (one definition for
   this model and for ``xbar.Crossbar``, valid for signed arrays).
 
+Precision: float32 and float64 alike (within 1e-5 relative, tests).
+
 * :class:`PCMTrainingUpdate`: conductance step per SET pulse for on-chip learning,
   the aihwkit ``PCMPresetDevice`` (an ``ExpStepDevice``) fit to the Ge2Sb2Te5 device
-  of Nandakumar et al., Front. Neurosci. 14, 406 (2020) (reference section 3.4).
+  of Nandakumar et al., Front. Neurosci. 14, 406 (2020).
 """
 
 from __future__ import annotations
@@ -63,14 +65,14 @@ G_REF_FIT = 25e-6  # g_max of the published sigma_prog fit [S] (Joshi 2020 / aih
 
 
 # ------------------------------------------------------------------------------------------
-# Training-update statistics (reference 3.4)
+# Training-update statistics (Eq. 3.4)
 # ------------------------------------------------------------------------------------------
 class PCMTrainingUpdate(eqx.Module):
     """Conductance change per SET pulse of a PCM device (mean and spread vs conductance).
 
     The aihwkit ``PCMPresetDevice`` (``ExpStepDevice``, complex-noise variant, C++
     ``rpu_expstep_device``) fit to Nandakumar et al., Front. Neurosci. 14, 406 (2020),
-    reference section 3.4 (Eq. 3.4). In the weight units ``w`` of the fit
+    (Eq. 3.4). In the weight units ``w`` of the fit
     (``w in [w_min, w_max]``)::
 
         z  = 2 a w / (w_max - w_min) + b
@@ -86,7 +88,7 @@ class PCMTrainingUpdate(eqx.Module):
     ``reset`` then holds the per-device values) plus a fresh cycle-to-cycle part per
     reset (``reset_std``, aihwkit ``PulsedDevice`` default 0.01). The result is clipped
     to ``[w_min, w_max]``. Conductance ``G = g_max w / w_max`` [S]. The noise-free curve from ``w = 0`` gives 0.141, 0.462, 0.609, 0.865 of
-    ``G_max`` after 1, 10, 20, 50 pulses (reference V8).
+    ``G_max`` after 1, 10, 20, 50 pulses (the preset's noise-free curve).
 
     Device-to-device spreads of the preset (``dw_min_dtod`` 0.2, ``w_max_dtod`` 0.1,
     relative Gaussian; ``reset_dtod`` 0.02, absolute) are available as
@@ -106,7 +108,7 @@ class PCMTrainingUpdate(eqx.Module):
     reset: float = 0.01  # w after a RESET (per device once sampled)
     reset_dtod: float = 0.02  # device-to-device spread of ``reset`` (aihwkit preset)
     reset_std: float = 0.01  # cycle-to-cycle spread per RESET (aihwkit PulsedDevice default)
-    g_max: float = 25e-6  # conductance at w_max [S]; UNCONFIRMED pairing (reference 3.4)
+    g_max: float = 25e-6  # conductance at w_max [S]; UNCONFIRMED pairing with the fit
 
     def __check_init__(self):
         check_positive("dw_min", self.dw_min)
@@ -195,7 +197,7 @@ class PCMTrainingUpdate(eqx.Module):
 
 
 # ------------------------------------------------------------------------------------------
-# Inference statistics (reference 3.1)
+# Inference statistics (Eqs. 3.1-3.3)
 # ------------------------------------------------------------------------------------------
 class PCMStatisticalState(eqx.Module):
     """State of a statistically modelled PCM device.
@@ -252,7 +254,7 @@ class PCMStatistical(Device):
     prog_noise_scale: float = 1.0
     drift_scale: float = 1.0
     read_noise_scale: float = 1.0
-    v_read: float = 0.2  # UNCONFIRMED: typical PCM read voltage (reference 5.3)
+    v_read: float = 0.2  # UNCONFIRMED: typical PCM read voltage
     update: PCMTrainingUpdate = PCMTrainingUpdate()
 
     def __check_init__(self):

@@ -1,6 +1,6 @@
 """Stochastic (abrupt, binary) switching: probability vs pulse amplitude and width.
 
-Two switching-time laws (reference section 4.3):
+Two switching-time laws:
 
 * :class:`LognormalSwitching` -- switching times are lognormal (TiO2 bipolar
   memristors, Medeiros-Ribeiro et al., "Lognormal switching times for titanium
@@ -15,7 +15,7 @@ The probabilities are smooth in ``v`` and ``width_s`` (usable in stochastic lear
 rules that differentiate through them); ``sample`` draws the binary outcome.
 Default constants are UNCONFIRMED placeholders: a 1 V pulse has a median switching
 time of 100 ns, one decade of time per 0.23 V (``v0`` = 0.1 V), ``sigma`` = 0.7
-(the reference quotes 0.5-1 natural-log units).
+(0.5-1 natural-log units are typical of the measured spreads).
 """
 
 from __future__ import annotations

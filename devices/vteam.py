@@ -3,7 +3,7 @@
 Source: S. Kvatinsky, M. Ramadan, E. G. Friedman, A. Kolodny, "VTEAM: A General
 Model for Voltage-Controlled Memristors", IEEE TCAS-II 62(8), 786-790 (2015),
 Eqs. (1)-(4); window functions from the TEAM model (Kvatinsky et al., IEEE TCAS-I
-60(1), 2013). Restated in ``shared/reference/device-physics.md`` section 1.4::
+60(1), 2013)::
 
     dw/dt = k_off (V / v_off - 1)^alpha_off f_off(w)   for 0 < v_off < V
           = 0                                           for v_on <= V <= v_off
@@ -16,6 +16,12 @@ Polarity (paper convention): a positive voltage above ``v_off`` drives ``w`` tow
 ``w_off`` (the high-resistance state: RESET); a negative voltage below ``v_on`` drives
 it towards ``w_on`` (SET). ``w`` is clamped to ``[w_on, w_off]`` (the physical
 extent of the switching layer; the Kvatinsky window alone does not stop it there).
+
+Defaults are not from a fit: the VTEAM paper's fitted parameter set was not available
+to us, so they remain marked UNCONFIRMED (see the class docstring).
+
+Precision: float32 and float64 alike; float32 agrees with float64 within 1e-5 (relative
+to the largest value) for conductances and states after pulses (tests).
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ class VTEAM(Device):
 
     Defaults: our choice of a realistic oxide-RRAM-like cell, UNCONFIRMED (the
     reference only gives MemTorch's toy set R_on 50 Ohm / R_off 1 kOhm, v_off 0.02 V):
-    R_on 10 kOhm, R_off 1 MOhm (the typical range of reference section 5.2),
+    R_on 10 kOhm, R_off 1 MOhm (a typical oxide-RRAM window),
     thresholds +-0.3 V (so a 0.1 V read never disturbs), alpha 3, and k chosen so a
     1 V pulse crosses the whole 3 nm layer in about 100 ns.
 
@@ -121,7 +127,9 @@ class VTEAM(Device):
 
     def check_state_values(self, values) -> None:
         if "w" in values:
-            check_range("w", values["w"], self.w_on, self.w_off, unit="m")
+            # a relative slack lets float32 roundings of the bounds pass
+            slack = 1e-6 * (self.w_off - self.w_on)
+            check_range("w", values["w"], self.w_on - slack, self.w_off + slack, unit="m")
 
     def _x(self, w):
         return (w - self.w_on) / (self.w_off - self.w_on)

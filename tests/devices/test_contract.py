@@ -113,3 +113,74 @@ def test_splitting_detects_a_per_pulse_rule():
     for kk in jax.random.split(jax.random.PRNGKey(1), 10):
         ten = per_pulse(ten, 2e-8, kk)
     assert ks_2samp(np.asarray(one), np.asarray(ten.w)).pvalue < 1e-6
+
+
+# ---- the interface -----------------------------------------------------------------------
+FAST = {
+    devices.StanfordPKU: {"n_substeps": 16, "n_noise_steps": 4},
+    devices.JART: {"n_substeps": 4, "n_grid": 12, "n_newton": 10},
+    devices.VTEAM: {"n_substeps": 16},
+    devices.PCM: {},
+    devices.PCMStatistical: {},
+}
+MODELS = list(FAST)
+PULSE = {
+    devices.StanfordPKU: (-1.2, 20e-9),
+    devices.JART: (-1.0, 1e-7),
+    devices.VTEAM: (0.8, 1e-8),
+    devices.PCM: (1.2, 20e-9),
+    devices.PCMStatistical: (1.0, 1e-7),
+}
+CONCRETE = ("init_state", "conductance", "resistance", "pulse_train", "sweep", "sample")
+
+
+def test_every_model_is_a_final_device_with_the_declared_fields():
+    """Device is abstract (AbstractVar v_read, AbstractClassVar State); the concrete
+    models are final (no subclasses) and do not override the concrete methods."""
+    with pytest.raises(TypeError):
+        devices.Device()
+    found = {
+        c for c in vars(devices).values() if isinstance(c, type) and issubclass(c, devices.Device)
+    }
+    assert found - {devices.Device} == set(MODELS)
+    for cls in MODELS:
+        assert not cls.__subclasses__(), cls
+        assert isinstance(cls().v_read, float) and cls().v_read > 0
+        assert isinstance(cls.State, type)
+        for name in CONCRETE:
+            assert getattr(cls, name) is getattr(devices.Device, name), (cls, name)
+        assert not getattr(cls, "__abstractmethods__", None), cls
+
+
+@pytest.mark.parametrize("cls", MODELS, ids=[c.__name__ for c in MODELS])
+def test_interface_shapes_jit_vmap_grad_keys(cls):
+    m = cls(**FAST[cls])
+    v, w = PULSE[cls]
+    s = m.init_state((3, 2))
+    # shapes: every method keeps the state shape
+    new = m.apply_pulse(s, v, w)
+    assert all(x.shape == (3, 2) for x in jax.tree.leaves(new))
+    assert m.conductance(new).shape == (3, 2)
+    assert m.read_noise(new, jax.random.key(0)).shape == (3, 2)
+    assert all(x.shape == (3, 2) for x in jax.tree.leaves(m.drift(new, 10.0)))
+    # jit and vmap give the eager result
+    jitted = eqx.filter_jit(lambda s: m.apply_pulse(s, v, w))(s)
+    for a, b in zip(jax.tree.leaves(jitted), jax.tree.leaves(new), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-30)
+    vm = jax.vmap(lambda st: m.conductance(st))(new)
+    np.testing.assert_allclose(vm, m.conductance(new), rtol=1e-12)
+    # grad of the read current (continuous) against a central difference
+    f = lambda x: m.current(new, x).sum()  # noqa: E731
+    x0, h = 0.1, 1e-6
+    fd = (f(x0 + h) - f(x0 - h)) / (2 * h)
+    np.testing.assert_allclose(jax.grad(f)(x0), fd, rtol=1e-4)
+    # keys: same key same bits, other key other bits (legacy keys for pulses are in
+    # test_bad_input; both kinds for reads here)
+    a = m.apply_pulse(s, v, w, jax.random.key(1))
+    b = m.apply_pulse(s, v, w, jax.random.key(1))
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(x, y)
+    for mk in (jax.random.PRNGKey, jax.random.key):
+        r1 = m.read_noise(new, mk(2))
+        np.testing.assert_array_equal(r1, m.read_noise(new, mk(2)))
+        assert not np.array_equal(r1, m.read_noise(new, mk(3)))

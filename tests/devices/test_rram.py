@@ -468,3 +468,34 @@ def test_series_resistor_solve_matches_bisection():
         slope = jax.grad(lambda x, dev=dev, st=st: dev.cell_voltage(st, x))(0.0)
         ig = dev.i0 * np.exp(-1.0e-9 / dev.g0)
         assert float(slope) == pytest.approx(1.0 / (1.0 + rs * ig / dev.v0), rel=1e-12)
+
+
+# ---- cycle-to-cycle noise: step independence and the reference targets ------------------------
+def test_noisy_set_from_hrs_reaches_lrs_however_cut():
+    """SET at +1.8 V held for 1 us from the HRS, with the source's noise: every device ends
+    in the LRS whether the pulse is one, ten or a hundred pieces (issue 14 item 1: one
+    pulse left only 54-61 % there, because the noise of the time after the gap reached
+    its bound was added at once with no restoring drift)."""
+    m = StanfordPKU()
+    n = 2000
+    s0 = state(m, 1.7 * NM, (n,))
+    for k in (1, 10):
+        s = s0
+        for kk in jax.random.split(jax.random.PRNGKey(k), k):
+            s = m.apply_pulse(s, 1.8, 1e-6 / k, kk)
+        assert np.mean(np.asarray(s.gap) < 1 * NM) >= 0.99, k
+
+
+def test_v4_targets_hold_as_medians_over_noisy_devices():
+    """V4 with the source's noise: the median SET time from the HRS at +1.8 V (6.5 ns to
+    cross 1 nm) and the median partial RESET (-1.3 V, 100 ns: 15.4 kOhm) of 2000 noisy
+    devices are those of the deterministic model."""
+    m = StanfordPKU()
+    n = 2000
+    key = jax.random.PRNGKey(5)
+    early = m.apply_pulse(state(m, 1.7 * NM, (n,)), 1.8, 0.9 * 6.5e-9, key)
+    late = m.apply_pulse(state(m, 1.7 * NM, (n,)), 1.8, 1.1 * 6.5e-9, key)
+    assert np.median(np.asarray(early.gap)) > 1 * NM > np.median(np.asarray(late.gap))
+    s = m.apply_pulse(state(m, 0.2 * NM, (n,)), -1.3, 100e-9, key)
+    r = np.median(np.asarray(m.resistance(s)))
+    np.testing.assert_allclose(r, 15.4e3, rtol=0.05)
