@@ -1,8 +1,9 @@
 """Crossbar benchmarks: realistic read overhead over a plain matmul, write-verify time.
 
-Run: ``python benchmarks/crossbar.py [--append] [--full]`` (float32, the library default).
-``--append`` replaces the "Crossbar" section of ``RESULTS.md``; ``--full`` also times the
-256x256 Stanford-PKU write-verify with the device's default integrator (minutes).
+Run: ``python benchmarks/crossbar.py [--append] [--full] [--quick]`` (float32, the library
+default). ``--append`` replaces the "Crossbar" section of ``RESULTS.md``; ``--full`` also
+times the 256x256 Stanford-PKU write-verify with the device's default integrator
+(minutes); ``--quick`` is a smoke run at small sizes (its numbers are not the targets').
 Targets (issue): realistic read (differential pair, 8-bit ADC, read noise, IR drop through
 the cached effective matrix), batch 256, 1024x1024: <= 3x a plain ``x @ W`` on GPU and
 <= 5x on CPU; write-verify of a 256x256 array < 10 s on a 2-core CPU.
@@ -130,13 +131,21 @@ def bench_write_verify_rram(m, n, **integrator):
     return time.perf_counter() - t0, t_first, float(rep.success_rate), float(jnp.mean(rep.pulses))
 
 
-def main(append=False, full=False):
+def main(append=False, full=False, quick=False):
     load0 = os.getloadavg()
-    t_plain, t_read, t_eff, t_snap, t_quiet = bench_read()
-    t_wv, t_wv_first, succ = bench_write_verify()
-    capped = dict(pulse_substeps=16)
-    r256 = bench_write_verify_rram(256, 256, **capped)
-    r64 = bench_write_verify_rram(64, 64)
+    if quick:
+        t_plain, t_read, t_eff, t_snap, t_quiet = bench_read(256, 256, 32)
+        t_wv, t_wv_first, succ = bench_write_verify(32, 32)
+        capped = dict(pulse_substeps=16)
+        r256 = bench_write_verify_rram(32, 32, **capped)
+        r64 = bench_write_verify_rram(16, 16)
+        print("quick smoke run (small sizes; the table's size column is not what ran)")
+    else:
+        t_plain, t_read, t_eff, t_snap, t_quiet = bench_read()
+        t_wv, t_wv_first, succ = bench_write_verify()
+        capped = dict(pulse_substeps=16)
+        r256 = bench_write_verify_rram(256, 256, **capped)
+        r64 = bench_write_verify_rram(64, 64)
     r256_dev = bench_write_verify_rram(256, 256) if full else None
     load1 = os.getloadavg()
     dev = jax.devices()[0]
@@ -208,9 +217,9 @@ def main(append=False, full=False):
     )
     print(table)
     print(info)
-    if append:
+    if append and not quick:
         replace_section("## Crossbar", info + "\n\n" + table)
 
 
 if __name__ == "__main__":
-    main(append="--append" in sys.argv, full="--full" in sys.argv)
+    main(append="--append" in sys.argv, full="--full" in sys.argv, quick="--quick" in sys.argv)

@@ -120,24 +120,28 @@ def _targets(xb, targets, conductance_targets: bool):
                 f"conductance targets must have the physical shape {xb.physical_shape}, "
                 f"got {t.shape}"
             )
-        lo, hi = 0.0, None
         msg = "conductance targets must be >= 0 S"
-        bad = t < 0
+
+        def bad_of(xp, a):
+            return a < 0
     else:
         if t.shape != xb.shape:
             raise ValueError(f"targets must have the logical shape {xb.shape}, got {t.shape}")
-        lo, hi = -mp.w_max, mp.w_max
         msg = (
             f"targets must lie in the representable range [-w_max, w_max] of the mapping "
             f"(w_max = {mp.w_max if is_concrete(mp.w_max) else 'traced'}); scale the weights"
         )
-        bad = jnp.abs(t) > mp.w_max * (1 + 1e-9)
-    if is_concrete((t, lo, hi)):
-        if np.any(np.asarray(bad)):
-            worst = np.asarray(t)[np.asarray(bad)].ravel()[0]
-            raise ValueError(f"{msg}, got {worst}")
+
+        def bad_of(xp, a):
+            return xp.abs(a) > mp.w_max * (1 + 1e-9)
+
+    if is_concrete((t, mp.w_max)):
+        a = np.asarray(t)
+        bad = bad_of(np, a)
+        if np.any(bad):
+            raise ValueError(f"{msg}, got {a[bad].ravel()[0]}")
     else:
-        t = eqx.error_if(t, jnp.any(bad), msg)
+        t = eqx.error_if(t, jnp.any(bad_of(jnp, t)), msg)
     return t if conductance_targets else mp.to_conductance(t)
 
 

@@ -1,5 +1,6 @@
 """DAC, ADC, sense amplifier: quantisation error, clipping, straight-through gradients."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -62,3 +63,39 @@ def test_bad_adc_raises():
         xbar.ADC(out_bound=0.0)
     with pytest.raises(ValueError, match="cols_per_adc"):
         xbar.ADC(cols_per_adc=0)
+
+
+def test_calibrate_columns_removes_per_column_gain_and_offset():
+    # a sense amplifier with a per-column gain and offset spread: the columns read
+    # a_j y + b_j; calibration from the zero input and single-row reads undoes it exactly
+    # (linear array, ideal converters), and leaves an ideal array unchanged
+    from xbar import devices
+
+    pcm = devices.PCMStatistical()
+    mp = xbar.DifferentialMapping(g_min=0.0, g_max=25e-6)
+    w = jax.random.uniform(jax.random.PRNGKey(0), (10, 4), minval=-1, maxval=1)
+    gain = jnp.array([0.8, 1.0, 1.15, 0.95])
+    i_unit = 0.2 * mp.scale
+    sense = xbar.SenseAmp(gain=gain, offset_a=jnp.array([0.1, -0.2, 0.0, 0.3]) * i_unit)
+    xb = xbar.Crossbar.create(
+        pcm,
+        (10, 4),
+        mapping=mp,
+        wiring=xbar.Wiring.ideal(),
+        dac=xbar.ideal_dac(),
+        adc=xbar.ideal_adc(),
+        sense=sense,
+        state=pcm.program(None, mp.to_conductance(w)),
+    )
+    x = jax.random.uniform(jax.random.PRNGKey(1), (16, 10), minval=-1, maxval=1)
+    assert np.max(np.abs(xb.mvm(x) - x @ w)) > 0.1
+    cal = xbar.calibrate_columns(xb, w)
+    np.testing.assert_allclose(cal.mvm(x), x @ w, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(cal.adc.col_gain, 1 / gain, rtol=1e-9)
+    # jit, and an ideal array is left alone
+    cal_j = eqx.filter_jit(xbar.calibrate_columns)(xb, w)
+    np.testing.assert_allclose(cal_j.adc.col_offset, cal.adc.col_offset, rtol=1e-9, atol=1e-12)
+    ideal = eqx.tree_at(lambda c: c.sense, xb, xbar.SenseAmp())
+    np.testing.assert_allclose(xbar.calibrate_columns(ideal, w).adc.col_gain, 1.0, rtol=1e-9)
+    with pytest.raises(ValueError, match="does not respond"):
+        xbar.calibrate_columns(xb, w.at[:, 0].multiply(-1.0))  # column 0 reads -w
