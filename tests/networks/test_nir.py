@@ -65,6 +65,7 @@ def _ff_lif_graph():
 
 
 def _check_file_round_trip(g, x, tmp_path, expect):
+    _assert_same_params(g, nw.to_nir(nw.from_nir(g, dt=DT)))
     path = tmp_path / "g.nir"
     nir.write(path, nw.to_nir(nw.from_nir(g, dt=DT)))
     net2 = nw.from_nir(nir.read(path))  # dt from the metadata
