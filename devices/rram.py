@@ -434,7 +434,9 @@ class StanfordPKU(Device):
             # its length and is then integrated deterministically (gap steps limited
             # by the time left in the interval), so the drift acts after every kick.
             g, t_iv, n_left, h, ln_ra, t_a = carry
-            xi, force = xs
+            i, force = xs
+            # drawn inside the loop: no (steps, *shape) array of normals in memory
+            xi = jax.random.normal(jax.random.fold_in(key, i), shape, dtype)
             start = (t_iv <= 0.0) & (n_left > 0.0)
             # The last scan step takes whatever is left (a safeguard; the step budget
             # is sized so that it is normally not reached with intervals left).
@@ -456,12 +458,12 @@ class StanfordPKU(Device):
         h0 = jnp.full(shape, h_max)
         if noisy:
             n = self.n_substeps + self.noise_step_budget * n_iv
-            xis = jax.random.normal(key, (n, *shape), dtype)
-            force = jnp.arange(n) == n - 1
+            steps = jnp.arange(n)
+            force = steps == n - 1
             n_left = jnp.full(shape, float(n_iv))
             init = (g, jnp.zeros(shape), n_left, h0, ln_ra, t_a)
             carry = tuple(jnp.broadcast_to(a, shape).astype(dtype) for a in init)
-            (g, *_), _ = jax.lax.scan(noisy_substep, carry, (xis, force))
+            (g, *_), _ = jax.lax.scan(noisy_substep, carry, (steps, force))
             # rounding of the fold and of the last step may leave g an ulp outside
             return RRAMState(gap=jnp.clip(g, gmin, gmax))
         n = self.n_substeps
