@@ -227,9 +227,18 @@ def _pcm(out: Path) -> list[Row]:
     for j, gj in enumerate(np.asarray(g_target)):
         ax.loglog(t, mean[:, j] * 1e6, "o-", ms=3, label=f"G_T = {gj * 1e6:.1f} µS")
     _log_ticks(ax, "x")
+    import matplotlib.ticker as mticker
+
+    # under two decades of conductance: plain numbers at chosen ticks, no minor labels
+    ax.yaxis.set_major_locator(mticker.FixedLocator([1, 2, 5, 10, 20, 50]))
+    ax.yaxis.set_major_formatter(mticker.ScalarFormatter())
+    ax.yaxis.set_minor_formatter(mticker.NullFormatter())
     ax.set(xlabel="time since programming [s]", ylabel="mean conductance [µS]")
     ax.set_title("PCM drift, 2000 devices per level")
-    ax.legend(fontsize="small", title="target", title_fontsize="small")
+    ax.legend(
+        fontsize="small", title="target", title_fontsize="small",
+        loc="center left", bbox_to_anchor=(1.01, 0.5),
+    )  # fmt: skip
     ax.grid(True, which="major", alpha=0.3)
     _save(fig, out / "pcm_drift.png")
     plt.close("all")
@@ -315,6 +324,7 @@ def _pcm_sweep(out: Path, fast: bool) -> list[Row]:
     ds["error"].attrs["long_name"] = "relative MVM error"
     fig, axs = _figure(2, width=4.8)
     sweep_plot.metric_vs(ds, "error", "t_s", hue="prog_noise_scale", ax=axs[0])
+    axs[0].get_legend().set_loc("upper left")  # the curves rise to the right
     axs[0].set_title(f"64x64 PCM array, {n_seeds} instances")
     sweep_plot.design_map(
         ds,
