@@ -210,7 +210,8 @@ class CrossbarSynapses(AbstractSynapses):
                 f"weights must lie in [-scale * w_max, scale * w_max] = [-{s * w_max}, "
                 f"{s * w_max}], got max |w| = {float(np.max(np.abs(np.asarray(w))))}"
             )
-        tiles = program_matrix(w.T / s, config, key)
+        # clip only the rounding of w / s at the window edge
+        tiles = program_matrix(jnp.clip(w.T / s, -w_max, w_max), config, key)
         return cls(
             tiles=tiles,
             weight=w,
@@ -328,7 +329,11 @@ class ConvSynapses(AbstractSynapses):
             s = weight_scale(w, crossbar.mapping.w_max)
             wg = w.reshape((groups, c_out // groups, c_in_g * math.prod(w.shape[2:])))
             keys = jax.random.split(key, groups)
-            tiles = tuple(program_matrix(wg[g].T / s, crossbar, keys[g]) for g in range(groups))
+            w_max = crossbar.mapping.w_max
+            tiles = tuple(
+                program_matrix(jnp.clip(wg[g].T / s, -w_max, w_max), crossbar, keys[g])
+                for g in range(groups)
+            )
         return cls(
             weight=w,
             bias=bias,
