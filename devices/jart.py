@@ -525,13 +525,15 @@ class JART(Device):
         bounds = jnp.asarray([getattr(self, "c2c_bound_" + f[2:]) for f in _C2C_FIELDS], dtype)
         noisy = key is not None
 
-        def step(carry, xi):
+        def step(carry, i):
             n, fs = carry
             st = JARTState(n, *fs)
             p = self._eff(st)
             rate, _ = self._dndt(n, v, p)
             n_new = jnp.clip(n + dt * rate, p.n_min, p.n_max)
             if noisy:
+                # drawn inside the loop (no (n_substeps, 4, *shape) array in memory)
+                xi = jax.random.normal(jax.random.fold_in(key, i), (4, *shape), dtype)
                 # Cycle-to-cycle random walk of the four var parameters in "switching
                 # progress" ds = |d ln N| / ln(N_max / N_min): the variance of each
                 # ln-factor grows by sigma^2 ds, bounded to |ln f| <= bound.
@@ -545,11 +547,7 @@ class JART(Device):
                 n_new = jnp.clip(n_new, self.n_min * fs[3], self.n_max * fs[2])
             return (n_new, fs), None
 
-        if noisy:
-            xis = jax.random.normal(key, (self.n_substeps, 4, *shape), dtype)
-        else:
-            xis = None
-        (n, fs), _ = jax.lax.scan(step, (n0, factors), xis, length=self.n_substeps)
+        (n, fs), _ = jax.lax.scan(step, (n0, factors), jnp.arange(self.n_substeps))
         return JARTState(n, *fs)
 
     # ---- rest and reads -----------------------------------------------------------------
