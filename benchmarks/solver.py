@@ -1,19 +1,24 @@
-"""Benchmark of xbar.solve / xbar.effective_matrix (float64, CPU).
+"""Benchmark of xbar.solve / xbar.effective_matrix (float64, CPU), new and old side by side.
 
 Workload: uniform random G in [1e-6, 1e-4] S, 1 ohm word- and bit-line segments, inputs
-uniform in [0, 0.3] V.  Compared side by side with a direct sparse solve of the same
-2MN-node nodal system (scipy.sparse.linalg.spsolve, SuperLU) and, up to 128x128, with
-ngspice.  Times are medians after warm-up (compilation excluded) with
-``jax.block_until_ready``.  Prints a table and replaces the section
-"## Solver (xbar.solve)" of benchmarks/RESULTS.md.
+uniform in [0, 0.3] V.  Anchors measured in the same run: a direct sparse solve of the
+same 2MN-node nodal system (``scipy.sparse.linalg.spsolve``; for the effective matrix
+``splu`` of the nodal matrix + the M unit-input solves), ngspice up to 128x128, and, with
+``--old PATH`` (a checkout of an earlier commit, e.g. ``git worktree add /tmp/xbar_old
+<commit>``), the same workloads with that version of the solver (run in a subprocess
+with ``PYTHONPATH=PATH``, using its string options ``preconditioner=...``).  Times are
+medians after warm-up (compilation excluded) with ``jax.block_until_ready``.  Prints a
+table and replaces the section "## Solver (xbar.solve)" of benchmarks/RESULTS.md.
 
-Usage: ``python benchmarks/solver.py [--quick]``
+Usage: ``python benchmarks/solver.py [--quick] [--old PATH] [--old-max N] [--only PATTERNS]``
+(``--old-max N``: measure the old version only up to ``N x N``)
 """
 
 from __future__ import annotations
 
 import datetime
 import importlib.util
+import json
 import os
 import platform
 import statistics
@@ -38,14 +43,19 @@ import scipy.sparse.linalg as spla  # noqa: E402
 
 import xbar  # noqa: E402
 
-# the ngspice reference of the tests, loaded from its file (no sys.path edit)
-_spec = importlib.util.spec_from_file_location(
-    "_spice", os.path.join(HERE, "..", "tests", "xbar", "_spice.py"))
-_spice = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_spice)
+LEGACY = "--legacy" in sys.argv  # run by the main script under PYTHONPATH=<old checkout>
+
+if not LEGACY:
+    # the ngspice reference of the tests, loaded from its file (no sys.path edit)
+    _spec = importlib.util.spec_from_file_location(
+        "_spice", os.path.join(HERE, "..", "tests", "xbar", "_spice.py")
+    )
+    _spice = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_spice)
 
 R_WIRE = 1.0
 V0 = 0.25
+KW = dict(r_wl=R_WIRE, r_bl=R_WIRE)
 
 
 def sinh_cell(G, v):
@@ -66,6 +76,111 @@ def median_time(fn, repeats=5, min_time=0.5):
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+# ---------------------------------------------------------------------------------------
+# The methods, new API (solver objects) and old API (preconditioner strings)
+# ---------------------------------------------------------------------------------------
+
+
+def method(name, G):
+    """Keyword arguments that select method ``name`` for array ``G`` (old or new API).
+
+    ``"march"``: the planned march; the plan is made here, outside jit (new API), as the
+    old API made it inside an eager call."""
+    if LEGACY:
+        return dict(preconditioner={"cg": "jacobi", "auto": "auto"}.get(name, name))
+    if name == "march":
+        return dict(solver=xbar.March.plan(G, **KW))
+    return dict(
+        solver={
+            "cg": xbar.CG(),
+            "line": xbar.CG(xbar.LinePreconditioner()),
+            "direct": xbar.Direct(),
+            "auto": xbar.Auto(),
+        }[name]
+    )
+
+
+def fn_solve(name, G, nonlinear=False):
+    kw = dict(KW, **method(name, G))
+    if nonlinear:
+        kw["iv"] = sinh_cell
+    if name == "march" or name == "auto":  # eager, as a user calls it (plan / concrete G)
+        return lambda G, v: xbar.solve(G, v, **kw)
+    return jax.jit(lambda G, v: xbar.solve(G, v, **kw))
+
+
+def fn_matrix(name, G):
+    kw = dict(KW, **method(name, G))
+    if name in ("march", "auto"):
+        return lambda G: xbar.effective_matrix(G, **kw)
+    return jax.jit(lambda G: xbar.effective_matrix(G, **kw))
+
+
+def workloads(quick):
+    """``(workload, size, method, kind, shape, batch)``: the rows of the table
+    (``--only a,b``: only the rows whose ``workload|size|method`` contains one of them)."""
+    rows = _workloads(quick)
+    if "--only" in sys.argv:
+        pats = sys.argv[sys.argv.index("--only") + 1].split(",")
+        rows = [r for r in rows if any(p in f"{r[0]}|{r[1]}|{r[2]}" for p in pats)]
+    return rows
+
+
+def _workloads(quick):
+    rows = []
+    for n in [64, 128, 256, 512] + ([] if quick else [1024]):
+        for m in ("cg", "line"):
+            rows.append(("linear, 1 input", n, m, "solve", (n, n), 0))
+    for m in ("cg", "line", "direct", "march"):
+        rows.append(("linear, batch 256", 256, m, "solve", (256, 256), 256))
+    for b in (16, 64):
+        for m in ("cg", "direct", "march"):
+            rows.append((f"linear, batch {b}", 256, m, "solve", (256, 256), b))
+    rows.append(("linear, batch 256", 512, "march", "solve", (512, 512), 256))
+    if not quick:
+        rows.append(("linear, batch 64", 1024, "march", "solve", (1024, 1024), 64))
+    for m in ("cg", "line"):
+        rows.append(("sinh cells, 1 input", 256, m, "nonlinear", (256, 256), 0))
+    rows.append(("sinh cells, 1 input", 64, "cg", "nonlinear", (64, 64), 0))
+    for m in ("auto", "cg", "line", "direct", "march"):
+        rows.append(("effective_matrix", 256, m, "matrix", (256, 256), 0))
+    for n in (64, 128, 512):
+        for m in ("auto", "direct"):
+            if quick and n == 512 and m == "direct":
+                continue
+            rows.append(("effective_matrix", n, m, "matrix", (n, n), 0))
+    return rows
+
+
+def time_row(row):
+    """(time, result) of one row; the result is i_out or the matrix."""
+    _, n, m, kind, shape, batch = row
+    G, v = problem(*shape)
+    Gj = jnp.asarray(G)
+    if kind == "matrix":
+        f = fn_matrix(m, G)
+        call = lambda: jax.block_until_ready(f(Gj))  # noqa: E731
+        reps = 3
+    else:
+        V = v if batch == 0 else np.random.default_rng(1).uniform(0, 0.3, (batch, shape[0]))
+        if shape[0] == 512 and batch:
+            V = np.random.default_rng(2).uniform(0, 0.3, (batch, shape[0]))
+        f = fn_solve(m, G, kind == "nonlinear")
+        Vj = jnp.asarray(V)
+        call = lambda: jax.block_until_ready(f(Gj, Vj))  # noqa: E731
+        reps = 5 if batch == 0 else 3
+    t = median_time(call, reps, 0.5 if batch == 0 and kind != "matrix" else 0.0)
+    out = call()
+    if kind == "matrix":
+        return t, np.asarray(out), None
+    return t, np.asarray(out.i_out), int(out.cg_iterations)
+
+
+# ---------------------------------------------------------------------------------------
+# Anchors
+# ---------------------------------------------------------------------------------------
 
 
 def nodal_matrix(G, r):
@@ -96,10 +211,19 @@ def nodal_matrix(G, r):
 
 def scipy_solve(Y, idx_w, idx_b, V, r):
     """Outputs for inputs V (B, M) by one sparse LU solve with B right-hand sides."""
-    M, N = idx_w.shape
     rhs = np.zeros((Y.shape[0], V.shape[0]))
     rhs[idx_w[:, 0]] = V.T / r
     x = spla.spsolve(Y, rhs).reshape(Y.shape[0], -1)
+    return x[idx_b[-1, :]].T / r
+
+
+def scipy_matrix(Y, idx_w, idx_b, r):
+    """The effective matrix by ``splu`` of the nodal matrix and the M unit-input solves."""
+    M = idx_w.shape[0]
+    lu = spla.splu(Y)
+    rhs = np.zeros((Y.shape[0], M))
+    rhs[idx_w[:, 0], np.arange(M)] = 1.0 / r
+    x = lu.solve(rhs)
     return x[idx_b[-1, :]].T / r
 
 
@@ -109,177 +233,124 @@ def ngspice_time(G, v):
         cir = os.path.join(d, "x.cir")
         raw = os.path.join(d, "out.raw")
         with open(cir, "w") as f:
-            f.write(_spice.netlist(G, v, R_WIRE, R_WIRE, raw_path=raw))
+            f.write(_spice.netlist(G, v, R_WIRE, R_WIRE, raw_path=raw, sinh_v0=None))
         t0 = time.perf_counter()
         try:
             subprocess.run([_spice.NGSPICE, "-b", cir], capture_output=True, cwd=d, timeout=300)
         except subprocess.TimeoutExpired:
-            return None  # reported as not measured
+            return None
         dt = time.perf_counter() - t0
         assert os.path.exists(raw)
     return dt
 
 
-def copy_bandwidth():
-    """Streaming copy bandwidth of this CPU (numpy, 256 MB, preallocated): bytes read +
-    written per second; the memory-traffic floor for the batched solves."""
-    a = np.ones(32 * 1024 * 1024)
-    b = np.empty_like(a)
-    times = []
-    for _ in range(7):
-        t0 = time.perf_counter()
-        np.copyto(b, a)
-        times.append(time.perf_counter() - t0)
-    return 2 * a.nbytes / statistics.median(times)
-
-
-PRECONDITIONERS = ("jacobi", "line", "direct")
-
-
-def main(quick: bool = False):
-    rows = []
-    fns = {}
-    for pc in PRECONDITIONERS:
-        kw = dict(r_wl=R_WIRE, r_bl=R_WIRE, preconditioner=pc)
-        fns[pc] = (
-            jax.jit(lambda G, v, kw=kw: xbar.solve(G, v, **kw)),
-            jax.jit(lambda G, v, kw=kw: xbar.solve(G, v, iv=sinh_cell, **kw)),
-            jax.jit(lambda G, kw=kw: xbar.effective_matrix(G, **kw)),
-        )
-    solve, solve_nl, weff = fns["jacobi"]
-    # The marching solver sizes its segments from concrete arrays, so it is called the
-    # way a user calls it (eagerly; its core is compiled inside xbar.solve).
-    kw_m = dict(r_wl=R_WIRE, r_bl=R_WIRE, preconditioner="march")
-    fns["march"] = (lambda G, v: xbar.solve(G, v, **kw_m), None,
-                    lambda G: xbar.effective_matrix(G, **kw_m))
-    targets = {64: None, 128: None, 256: 0.1, 512: 1.0, 1024: None}
-    bandwidth = copy_bandwidth()
-    print(f"numpy streaming copy bandwidth: {bandwidth / 1e9:.1f} GB/s", flush=True)
-    sizes = [64, 128, 256, 512] if quick else [64, 128, 256, 512, 1024]
-
-    def add(workload, size, t, target, t_scipy=None, t_spice=None, iters=None, err=None):
-        rows.append(dict(workload=workload, size=size, t=t, target=target, t_scipy=t_scipy,
-                         t_spice=t_spice, iters=iters, err=err, load=os.getloadavg()[0]))
-        print(_fmt_row(rows[-1]), flush=True)
-
-    def add_variant(pc, workload, size, fn, args, target, repeats=5, min_time=0.5, **ref):
-        """Row of another method for the same workload (its own error vs scipy)."""
-        t = median_time(lambda: jax.block_until_ready(fn(*args)), repeats, min_time)
-        out = fn(*args)
-        iters = None if isinstance(out, jax.Array) else int(out.cg_iterations)
-        err = None
-        if "ref" in ref and ref["ref"] is not None:
-            got = np.asarray(out if isinstance(out, jax.Array) else out.i_out)
-            err = float(np.max(np.abs(got - ref["ref"])) / np.max(np.abs(ref["ref"])))
-        add(workload + f" [{pc}]", size, t, target, iters=iters, err=err)
-
-    def add_line(*args, **kw):
-        add_variant("line", *args, **kw)
-
-    print(_header(), flush=True)
-    spice_ok = True
-    for n in sizes:
-        G, v = problem(n, n)
-        Gj, vj = jnp.asarray(G), jnp.asarray(v)
-        t = median_time(lambda Gj=Gj, vj=vj: jax.block_until_ready(solve(Gj, vj)))
-        sol = solve(Gj, vj)
-        ref, err, t_sc = None, None, None
-        if n <= 512:  # the sparse LU at 1024x1024 (2M nodes) takes minutes
-            Y, iw, ib = nodal_matrix(G, R_WIRE)
-            ref = scipy_solve(Y, iw, ib, v[None], R_WIRE)[0]
-            err = float(np.max(np.abs(sol.i_out - ref) / np.abs(ref)))
-            t_sc = median_time(
-                lambda Y=Y, iw=iw, ib=ib, v=v: scipy_solve(Y, iw, ib, v[None], R_WIRE),
-                repeats=3, min_time=0.0)
-        t_sp = None
-        # ngspice: one run per size, up to 128x128 (the next size only if this run took < 10 s)
-        if _spice.NGSPICE and n <= 128 and spice_ok:
-            t_sp = ngspice_time(G, v)
-            spice_ok = t_sp is not None and t_sp < 10
-        add("linear, 1 input", f"{n}x{n}", t, targets[n], t_sc, t_sp, int(sol.cg_iterations), err)
-        add_line("linear, 1 input", f"{n}x{n}", fns["line"][0], (Gj, vj), targets[n],
-                 ref=None if ref is None else ref[None])
-
-    n = 256
-    G, v = problem(n, n)
-    Gj = jnp.asarray(G)
-    V = np.random.default_rng(1).uniform(0, 0.3, (256, n))
-    Vj = jnp.asarray(V)
-    t = median_time(lambda: jax.block_until_ready(solve(Gj, Vj)), repeats=3, min_time=0.0)
+def anchors(row, quick):
+    """(scipy time, reference output, ngspice time) of a row, where measured."""
+    name, n, _, kind, shape, batch = row
+    G, v = problem(*shape)
+    if n > 512 or kind == "nonlinear":
+        return None, None, None
     Y, iw, ib = nodal_matrix(G, R_WIRE)
+    if kind == "matrix":
+        ref = scipy_matrix(Y, iw, ib, R_WIRE)
+        t = median_time(lambda: scipy_matrix(Y, iw, ib, R_WIRE), 1 if n >= 512 else 3, 0.0)
+        return t, ref, None
+    V = v[None] if batch == 0 else np.random.default_rng(1).uniform(0, 0.3, (batch, shape[0]))
+    if shape[0] == 512 and batch:
+        return None, None, None
     ref = scipy_solve(Y, iw, ib, V, R_WIRE)
-    sol = solve(Gj, Vj)
-    err = float(np.max(np.abs(sol.i_out - ref) / np.abs(ref)))
-    t_sc = median_time(lambda: scipy_solve(Y, iw, ib, V, R_WIRE), repeats=3, min_time=0.0)
-    add("linear, batch 256", "256x256", t, 1.0, t_sc, None, int(sol.cg_iterations), err)
-    add_line("linear, batch 256", "256x256", fns["line"][0], (Gj, Vj), 1.0, 3, 0.0, ref=ref)
-    add_variant("direct", "linear, batch 256", "256x256", fns["direct"][0], (Gj, Vj), 1.0, 3, 0.0,
-                ref=ref)
-    add_variant("march", "linear, batch 256", "256x256", fns["march"][0], (Gj, Vj), 1.0, 5, 0.0,
-                ref=ref)
-    for b in (16, 64):  # where the factorising solvers start to pay off ("auto" threshold)
-        add(f"linear, batch {b}", "256x256", median_time(
-            lambda b=b: jax.block_until_ready(solve(Gj, Vj[:b])), 3, 0.0), None)
-        add_variant("direct", f"linear, batch {b}", "256x256", fns["direct"][0],
-                    (Gj, Vj[:b]), None, 3, 0.0)
-        add_variant("march", f"linear, batch {b}", "256x256", fns["march"][0],
-                    (Gj, Vj[:b]), None, 3, 0.0)
-    for n2 in (512, 1024):  # the marching solver on larger arrays, batch 256 / 64
-        G2, _ = problem(n2, n2)
-        B2 = 256 if n2 == 512 else 64
-        V2 = jnp.asarray(np.random.default_rng(2).uniform(0, 0.3, (B2, n2)))
-        add_variant("march", f"linear, batch {B2}", f"{n2}x{n2}", fns["march"][0],
-                    (jnp.asarray(G2), V2), None, 3, 0.0)
-    # memory-traffic floor: one pass over one (B, M, N) float64 array, read + write
-    pass_s = 2 * V.shape[0] * n * n * 8 / bandwidth
-    print(f"  one read+write pass over a (256, 256, 256) float64 array at the copy bandwidth: "
-          f"{pass_s * 1e3:.0f} ms", flush=True)
-
-    vj = jnp.asarray(v)
-    t = median_time(lambda: jax.block_until_ready(solve_nl(Gj, vj)), repeats=3, min_time=0.0)
-    sol = solve_nl(Gj, vj)
+    t = median_time(lambda: scipy_solve(Y, iw, ib, V, R_WIRE), 3, 0.0)
     t_sp = None
-    add("sinh cells, 1 input", "256x256", t, 1.0, None, t_sp, int(sol.cg_iterations),
-        None)
-    add_line("sinh cells, 1 input", "256x256", fns["line"][1], (Gj, vj), 1.0, 3, 0.0)
+    if batch == 0 and n <= (64 if quick else 128) and _spice.NGSPICE:
+        t_sp = ngspice_time(G, v)
+    return t, (ref[0] if batch == 0 else ref), t_sp
 
-    t = median_time(lambda: jax.block_until_ready(weff(Gj)), repeats=3, min_time=0.0)
-    W = weff(Gj)
-    ref = scipy_solve(Y, iw, ib, np.eye(n), R_WIRE)
-    err = float(np.max(np.abs(W - ref)) / np.max(np.abs(ref)))
-    t_sc = median_time(lambda: scipy_solve(Y, iw, ib, np.eye(n), R_WIRE), repeats=3, min_time=0.0)
-    add("effective_matrix", "256x256", t, 5.0, t_sc, None, None, err)
-    add_line("effective_matrix", "256x256", fns["line"][2], (Gj,), 5.0, 3, 0.0, ref=ref)
-    add_variant("direct", "effective_matrix", "256x256", fns["direct"][2], (Gj,), 5.0, 3, 0.0,
-                ref=ref)
-    add_variant("march", "effective_matrix", "256x256", fns["march"][2], (Gj,), 5.0, 3, 0.0,
-                ref=ref)
-    for n in (64, 128, 512):  # growth of the direct effective matrix with size
-        Gn = jnp.asarray(problem(n, n)[0])
-        add_variant("direct", "effective_matrix", f"{n}x{n}", fns["direct"][2], (Gn,), None,
-                    3, 0.0)
 
-    # sinh cells against ngspice at a size ngspice handles quickly
-    if _spice.NGSPICE:
-        G, v = problem(64, 64)
-        Gj, vj = jnp.asarray(G), jnp.asarray(v)
-        t = median_time(lambda: jax.block_until_ready(solve_nl(Gj, vj)))
-        sol = solve_nl(Gj, vj)
+# ---------------------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------------------
+
+
+def key(row):
+    return f"{row[0]}|{row[1]}|{row[2]}"
+
+
+def run_legacy(quick, out_path):
+    res = {}
+    old_max = int(sys.argv[sys.argv.index("--old-max") + 1]) if "--old-max" in sys.argv else 1 << 30
+    for row in workloads(quick):
+        if (row[2] == "auto" and row[3] != "matrix") or row[1] > old_max:
+            continue
+        try:
+            t, _, it = time_row(row)
+        except Exception as err:  # a method the old version did not have
+            print(f"{key(row)}: {type(err).__name__}", flush=True)
+            continue
+        res[key(row)] = dict(t=t, load=os.getloadavg()[0])
+        print(f"{key(row)}: {t:.4f} s", flush=True)
+    with open(out_path, "w") as f:
+        json.dump(res, f)
+
+
+def main(quick, old):
+    old_times = {}
+    if old:
         with tempfile.TemporaryDirectory() as d:
-            cir, raw = os.path.join(d, "x.cir"), os.path.join(d, "o.raw")
-            with open(cir, "w") as f:
-                f.write(_spice.netlist(G, v, R_WIRE, R_WIRE, sinh_v0=V0, raw_path=raw))
-            t0 = time.perf_counter()
-            subprocess.run([_spice.NGSPICE, "-b", cir], capture_output=True, cwd=d)
-            t_sp = time.perf_counter() - t0
-        add("sinh cells, 1 input", "64x64", t, None, None, t_sp, int(sol.cg_iterations), None)
+            out = os.path.join(d, "old.json")
+            env = dict(os.environ, PYTHONPATH=old)
+            cmd = [sys.executable, os.path.abspath(__file__), "--legacy", out]
+            if quick:
+                cmd.append("--quick")
+            for opt in ("--only", "--old-max"):
+                if opt in sys.argv:
+                    cmd += [opt, sys.argv[sys.argv.index(opt) + 1]]
+            print(f"old version ({old}) ...", flush=True)
+            subprocess.run(cmd, env=env, check=True, cwd=d)
+            with open(out) as f:
+                old_times = json.load(f)
+    rows = []
+    print(_header(), flush=True)
+    for row in workloads(quick):
+        t, out, it = time_row(row)
+        t_sc, ref, t_sp = anchors(row, quick)
+        err = None
+        if ref is not None:
+            err = float(np.max(np.abs(out - ref)) / np.max(np.abs(ref)))
+        o = old_times.get(key(row))
+        rows.append(
+            dict(
+                workload=row[0],
+                size=f"{row[1]}x{row[1]}",
+                method=row[2],
+                t=t,
+                t_old=None if o is None else o["t"],
+                t_scipy=t_sc,
+                t_spice=t_sp,
+                iters=it,
+                err=err,
+                load=os.getloadavg()[0],
+                load_old=None if o is None else o["load"],
+            )
+        )
+        print(_fmt_row(rows[-1]), flush=True)
+    write_results(rows, old)
 
-    write_results(rows, bandwidth, pass_s)
+
+TARGETS = {
+    ("linear, 1 input", "256x256"): 0.1,
+    ("linear, 1 input", "512x512"): 1.0,
+    ("linear, batch 256", "256x256"): 1.0,
+    ("sinh cells, 1 input", "256x256"): 1.0,
+    ("effective_matrix", "256x256"): 0.2,
+    ("effective_matrix", "512x512"): 3.0,
+}
 
 
 def _header():
-    return (f"{'workload':<22}{'size':>10}{'xbar [s]':>11}{'target':>8}{'scipy [s]':>11}"
-            f"{'x scipy':>9}{'ngspice [s]':>13}{'x ngspice':>10}{'CG it':>7}{'rel.err':>10}")
+    return (
+        f"{'workload':<22}{'size':>10}{'method':>8}{'new [s]':>10}{'old [s]':>10}"
+        f"{'new/old':>8}{'scipy [s]':>11}{'x scipy':>9}{'ngspice':>9}{'it':>5}{'rel.err':>10}"
+    )
 
 
 def _fmt(x, f="{:.4f}"):
@@ -287,14 +358,17 @@ def _fmt(x, f="{:.4f}"):
 
 
 def _fmt_row(r):
+    ratio = r["t"] / r["t_old"] if r["t_old"] else None
     su = r["t_scipy"] / r["t"] if r["t_scipy"] else None
-    sn = r["t_spice"] / r["t"] if r["t_spice"] else None
-    return (f"{r['workload']:<22}{r['size']:>10}{_fmt(r['t']):>11}{_fmt(r['target'], '{:g}'):>8}"
-            f"{_fmt(r['t_scipy']):>11}{_fmt(su, '{:.1f}'):>9}{_fmt(r['t_spice']):>13}"
-            f"{_fmt(sn, '{:.0f}'):>10}{_fmt(r['iters'], '{}'):>7}{_fmt(r['err'], '{:.1e}'):>10}")
+    return (
+        f"{r['workload']:<22}{r['size']:>10}{r['method']:>8}{_fmt(r['t']):>10}"
+        f"{_fmt(r['t_old']):>10}{_fmt(ratio, '{:.2f}'):>8}{_fmt(r['t_scipy']):>11}"
+        f"{_fmt(su, '{:.1f}'):>9}{_fmt(r['t_spice'], '{:.2f}'):>9}"
+        f"{_fmt(r['iters'], '{}'):>5}{_fmt(r['err'], '{:.1e}'):>10}"
+    )
 
 
-def write_results(rows, bandwidth, pass_s):
+def write_results(rows, old):
     lines = [
         "## Solver (xbar.solve)",
         "",
@@ -303,40 +377,52 @@ def write_results(rows, bandwidth, pass_s):
         f" backend {jax.default_backend()}, scipy {scipy.__version__}, float64,"
         f" ngspice {'found' if _spice.NGSPICE else 'not installed'}.",
         "Workload: G uniform in [1e-6, 1e-4] S, 1 ohm wire segments, medians after warm-up "
-        "(`python benchmarks/solver.py`). scipy = `spsolve` of the 2MN-node nodal matrix "
-        "(factorisation + solve, all right-hand sides at once); ngspice = one `-b` run "
-        "(parse + operating point + write), only up to the sizes listed (nothing extrapolated).",
-        "No GPU was lent for this run: GPU targets are not measured.",
-        "Rows without a tag use Jacobi-preconditioned CG; `[line]` rows use "
-        "`preconditioner=\"line\"` (Woodbury + tridiagonal line solves, fewer CG iterations, "
-        "dearer iterations); `[direct]` rows use `preconditioner=\"direct\"` (Woodbury + "
-        "block-tridiagonal factorisation, iterative refinement; the CG column counts "
-        "refinement steps), which the default `\"auto\"` picks for `effective_matrix`; "
-        "`[march]` rows use `preconditioner=\"march\"` (marching / multiple shooting, "
-        "O(MN) per input, called eagerly as a user would), which `\"auto\"` picks for "
-        "linear cells with >= 16 inputs. The machine is shared: the "
-        "1-minute load average at each row is listed.",
-        f"Memory floor: numpy streaming copy {bandwidth / 1e9:.1f} GB/s (read + write), i.e. "
-        f"{pass_s * 1e3:.0f} ms per read+write pass over one (256, 256, 256) float64 array "
-        "(134 MB); a CG iteration on the batch needs >= ~10 such passes.",
+        "(`python benchmarks/solver.py --old <checkout>`). Methods: `cg` = `xbar.CG()` "
+        "(Jacobi), `line` = `xbar.CG(xbar.LinePreconditioner())`, `direct` = "
+        "`xbar.Direct()`, `march` = `xbar.March.plan(G, ...)` (plan made outside jit, "
+        "called eagerly), `auto` = `xbar.Auto()` (the default). `old` = the same workload "
+        f"with the solver before the solver-object restructuring ({old or 'not measured'}; "
+        "its string options `preconditioner=...`), measured in the same run. scipy = "
+        "`spsolve` of the 2MN-node nodal matrix (all right-hand sides at once); for "
+        "`effective_matrix`: `splu` of the nodal matrix + the M unit-input solves. ngspice = "
+        "one `-b` run (parse + operating point + write), up to 128x128.",
+        "No GPU was lent for this run: GPU targets are not measured. The machine is shared "
+        "with other jobs: the 1-minute load average (2 cores) at each row is listed, for "
+        "the new and the old measurement; ratios are only comparable at similar load.",
         "",
-        "| workload | size | xbar [s] | target [s] | met | scipy [s] | speed-up vs scipy | ngspice [s] |"
-        " speed-up vs ngspice | CG iterations | max rel. error vs scipy | load avg |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| workload | size | method | new [s] | old [s] | new/old | target [s] | met | "
+        "scipy [s] | speed-up vs scipy | ngspice [s] | steps | max rel. error vs scipy | "
+        "load new / old |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        ratio = r["t"] / r["t_old"] if r["t_old"] else None
         su = r["t_scipy"] / r["t"] if r["t_scipy"] else None
-        sn = r["t_spice"] / r["t"] if r["t_spice"] else None
-        lines.append(
-            f"| {r['workload']} | {r['size']} | {_fmt(r['t'])} | {_fmt(r['target'], '{:g}')} | "
-            f"{'-' if r['target'] is None else ('yes' if r['t'] <= r['target'] else 'NO')} | "
-            f"{_fmt(r['t_scipy'])} | {_fmt(su, '{:.1f}x')} | {_fmt(r['t_spice'])} | "
-            f"{_fmt(sn, '{:.0f}x')} | {_fmt(r['iters'], '{}')} | {_fmt(r['err'], '{:.1e}')} |"
-            f" {r['load']:.1f} |"
+        target = (
+            TARGETS.get((r["workload"], r["size"]))
+            if r["method"] == "auto"
+            or (r["workload"] != "effective_matrix" and r["method"] in ("cg", "march"))
+            else None
         )
-    replace_section(lines[0], "\n".join(lines[1:]))
+        met = "-" if target is None else ("yes" if r["t"] <= target else "NO")
+        lines.append(
+            f"| {r['workload']} | {r['size']} | {r['method']} | {_fmt(r['t'])} | "
+            f"{_fmt(r['t_old'])} | {_fmt(ratio, '{:.2f}')} | {_fmt(target, '{:g}')} | {met} | "
+            f"{_fmt(r['t_scipy'])} | {_fmt(su, '{:.1f}x')} | {_fmt(r['t_spice'], '{:.2f}')} | "
+            f"{_fmt(r['iters'], '{}')} | {_fmt(r['err'], '{:.1e}')} | {r['load']:.1f} / "
+            f"{_fmt(r['load_old'], '{:.1f}')} |"
+        )
+    heading = lines[0]
+    if "--only" in sys.argv:  # a partial run gets its own section; the full table stays
+        heading = "## Solver (xbar.solve): selected rows, new and old side by side"
+    replace_section(heading, "\n".join(lines[1:]))
     print(f"wrote {RESULTS}")
 
 
 if __name__ == "__main__":
-    main(quick="--quick" in sys.argv)
+    quick = "--quick" in sys.argv
+    if LEGACY:
+        run_legacy(quick, sys.argv[sys.argv.index("--legacy") + 1])
+    else:
+        old = sys.argv[sys.argv.index("--old") + 1] if "--old" in sys.argv else None
+        main(quick, old)

@@ -3,7 +3,7 @@
 Run on a machine with a GPU (``python benchmarks/solver_gpu.py``): times, after
 compilation, ``xbar.solve`` on 1024x1024 with a batch of 256 inputs (target 0.5 s) and
 ``xbar.effective_matrix`` of 1024x1024 (target 10 s), both with the default
-``preconditioner="auto"``, and sets each beside the memory-bandwidth floor of the
+``solver=xbar.Auto()``, and sets each beside the memory-bandwidth floor of the
 device: the time one read + write pass over the batch of ``(B, M, N)`` float32 fields
 takes at the measured device copy bandwidth.  Writes the section "Solver on GPU" of
 ``benchmarks/RESULTS.md``.  ``--size N --cpu`` runs the same rows at ``N x N`` on any
@@ -55,7 +55,7 @@ def main(argv=None):
     pass_s = 2 * B * n * n * 4 / bw  # one read + write pass over the (B, n, n) fields
     sol = xbar.solve(G, V, **kw)
     ref = xbar.solve(G.astype(jnp.float64) if jax.config.jax_enable_x64 else G, V, **kw,
-                     preconditioner="direct")
+                     solver=xbar.Direct())
     err = float(jnp.max(jnp.abs(sol.i_out - ref.i_out)) / jnp.max(jnp.abs(ref.i_out)))
     t_solve = median_time(lambda: xbar.solve(G, V, **kw), 5)
     pass_w = 2 * n * n * n * 4 / bw  # the same for the n unit inputs of effective_matrix
@@ -79,7 +79,7 @@ def main(argv=None):
     lines = [
         f"Measured {datetime.date.today().isoformat()} on {dev.device_kind} (backend "
         f"{backend}), host {platform.platform()}; jax {jax.__version__}, float32, 1 ohm "
-        "wires, G uniform in [1e-6, 1e-4] S, `preconditioner=\"auto\"`, medians after "
+        "wires, G uniform in [1e-6, 1e-4] S, `solver=xbar.Auto()`, medians after "
         "compilation (`python benchmarks/solver_gpu.py`).",
         f"Device copy bandwidth {bw / 1e9:.0f} GB/s (read + write). Floor: one read + write "
         "pass over the batch of (B, M, N) float32 fields at that bandwidth; `t / pass` says "

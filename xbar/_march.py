@@ -82,7 +82,7 @@ LOG_GROWTH = {8: math.log(1e3), 4: math.log(64.0)}
 """Natural log of the largest amplification a segment may have (float64 / float32)."""
 
 MAX_SEGMENTS = 64
-"""More segments than this and :func:`plan` declines (``"auto"`` then picks another method)."""
+"""More segments than this and :func:`plan` declines (``xbar.March.plan`` raises)."""
 
 
 # ---------------------------------------------------------------------------------------

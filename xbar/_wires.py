@@ -75,8 +75,8 @@ def cumsum(x: jax.Array, axis: int, reverse: bool = False) -> jax.Array:
 
 
 # On CPU a batch of fields is processed a few fields at a time, so that the four prefix
-# sums of the wire operator run in cache: about 2x faster for 256 x 256 x 256 than one
-# pass over the whole batch (measured 0.19 s vs 0.40 s, 2-core CPU).  Elements per chunk:
+# sums of the wire operator run in cache (about 2x faster for 256 x 256 x 256 than one
+# pass over the whole batch on a 2-core CPU; benchmarks/RESULTS.md).  Elements per chunk:
 _CHUNK_ELEMS = 1 << 18
 
 

@@ -52,7 +52,8 @@ class RESULTS(eqx.Enumeration):
     )
     max_principle = (
         "xbar.solve: node voltages lie outside the range of the drive voltages, which a "
-        "passive network cannot produce; the answer is wrong (tighten tol, or use float64)"
+        "passive network cannot produce: the answer is wrong, or the cell law is not "
+        "passive (it must be nondecreasing with iv(G, 0) = 0); tighten tol or use float64"
     )
     ill_conditioned = (
         "xbar.solve: the answer cannot be trusted in this precision (the conditioning "

@@ -62,12 +62,13 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from . import _direct, _newton, _validate
+from . import _direct, _march, _newton, _validate, _wires
+from ._chains import families
 from ._newton import REFINE_ROUNDS
 from ._wires import Operator
 from .cells import AbstractCell, Passive
 from .results import RESULTS, TRUST_LIMIT
-from .solvers import MAX_REFINE, AbstractSolver, Auto, Direct, March, select
+from .solvers import CG, DIRECT_MAX_BYTES, MAX_REFINE, AbstractSolver, Auto, Direct, March, select
 
 __all__ = ["REFINE_ROUNDS", "Solution", "effective_matrix", "solve"]
 
@@ -349,14 +350,22 @@ def effective_matrix(
     0 V).  Without wire resistance ``W_eff = G`` (for a passive stack).  Arguments as in
     :func:`solve`.
 
-    Method: with :class:`xbar.Direct` (what :class:`xbar.Auto` picks when the factors
-    fit), one block-tridiagonal factorisation and a single elimination sweep that
-    carries all ``M`` unit inputs, as currents, to the sense row
-    (``xbar._direct.effective_matrix_rows``; for ``N > M`` on the reciprocal network,
-    ``W = W_recip^T``), differentiated directly.  It is validated by a full solve of one
-    probe input with the same factors and iterative refinement against the exact
-    operator: the relative mismatch must be ``<= 100 tol`` or the result is flagged
-    (``throw``).  Otherwise ``M`` solves batched into one (:func:`solve`).
+    Method.  :class:`xbar.Auto` (default; ``Auto.select_matrix``) and :class:`xbar.March`:
+    the output-only march (``xbar._march.effective_rows``): the ``M`` unit inputs are
+    marched together from the open end of the bit lines, keeping only the states at the
+    segment ends, and the Riccati sweep of the multiple-shooting march yields the sense
+    currents directly: ``O(M N (M + N))`` work and no ``(M, M, N)`` field (for
+    ``N > M`` on the reciprocal network, ``W = W_recip^T``), differentiated directly
+    (in conductance form, finite at ``G = 0``).  It is checked against one probe input
+    solved independently (Jacobi CG refined on the exact Kirchhoff residual): the
+    relative mismatch must be ``<= 100 tol``; where it is not (rounding grown in a march
+    segment: a strong IR-drop parameter), ``Auto`` computes the matrix by
+    :class:`xbar.Direct` (or by blocks of CG solves where its factors do not fit),
+    eagerly and under ``jit`` alike; an explicit ``March`` raises (``throw``).
+    :class:`xbar.Direct`: one block-tridiagonal factorisation and a single elimination
+    sweep that carries all unit inputs, as currents, to the sense row
+    (``xbar._direct.effective_matrix_rows``), with the same kind of probe check.
+    :class:`xbar.CG`: ``M`` solves batched into one (:func:`solve`).
     """
     _check_cell(cell)
     G = _validate.as_array(G)
@@ -367,7 +376,8 @@ def effective_matrix(
         N = np.shape(G)[1]
         if cell.linear_conductance(jnp.ones((), dtype)) is None:
             raise ValueError(f"effective_matrix needs a linear cell stack; got {cell!r}")
-        solver = select(solver, M, N, max(M, 8 * min(M, N)), True, dtype)
+        auto = isinstance(solver, Auto)
+        solver = solver.select_matrix(M, N, dtype) if auto else select(solver, M, N, M, True, dtype)
         G_, R_wl, R_bl, dtype = _prepare(G, r_wl, r_bl, r_src, r_sense)
         # For N > M the sweep runs on the reciprocal network (see _effective_direct).  It
         # reads the output off the voltages of the family that ends at the outputs (bit
@@ -375,10 +385,20 @@ def effective_matrix(
         # (known here unless the resistances are traced).
         R_out = np.asarray(R_bl if N <= M else R_wl) if _validate.is_concrete(R_bl) else None
         mixed = R_out is not None and 0 < np.count_nonzero(R_out) < M * N
+        tol_, max_iter_ = _default_tol(dtype, tol, max_iter)
+        max_iter_ = min(max_iter_, MAX_REFINE)
+        g = cell.linear_conductance(G_)
+        if isinstance(solver, March):
+            # the reciprocal network (N > M) has the roles of rows and columns exchanged
+            K = solver.num_segments(max(M, N), min(M, N))
+            fallback = None
+            if auto:
+                fits = _direct.factor_bytes(M, N, jnp.dtype(dtype).itemsize) <= DIRECT_MAX_BYTES
+                fallback = "direct" if fits and not mixed else "cg"
+            return _effective_march(
+                g, R_wl, R_bl, tol_, max_iter_, throw, K, solver.planned, fallback
+            )
         if isinstance(solver, Direct) and not mixed:
-            tol_, max_iter_ = _default_tol(dtype, tol, max_iter)
-            max_iter_ = min(max_iter_, MAX_REFINE)
-            g = cell.linear_conductance(G_)
             return _effective_direct(g, R_wl, R_bl, tol_, max_iter_, throw)
     sol = solve(
         G, jnp.eye(M, dtype=dtype), **kw, tol=tol, max_iter=max_iter, throw=throw, solver=solver
@@ -410,5 +430,68 @@ def _effective_direct(G, R_wl, R_bl, tol, max_iter, throw):
             ~good,
             "xbar.effective_matrix: the direct factorisation failed its probe check (e.g. "
             "zero-resistance bit-line segments); use solver=xbar.CG()",
+        )
+    return W
+
+
+def _probe(M, dtype):
+    """A fixed, input-independent probe input with no special structure (in [0.5, 1.5])."""
+    return 1.0 + 0.5 * jnp.sin(1.0 + 2.399963 * jnp.arange(M, dtype=dtype))
+
+
+@eqx.filter_jit
+def _effective_march(G, R_wl, R_bl, tol, max_iter, throw, K, planned, fallback):
+    """``W_eff`` by the output-only march (``xbar._march.effective_rows``), validated by a
+    probe input solved independently (Jacobi CG, refined on the exact Kirchhoff residual);
+    ``fallback`` (``"direct"`` / ``"cg"`` / ``None``) computes it another way where the
+    probe fails (``lax.cond``: only that branch runs, except under ``vmap``)."""
+    M, N = G.shape
+    if N > M:  # reciprocity, as in _effective_direct
+
+        def rot(a):
+            return a[::-1, ::-1].T
+
+        return rot(
+            _effective_march(
+                rot(G), rot(R_bl), rot(R_wl), tol, max_iter, throw, K, planned, fallback
+            )
+        )
+    Rd, Rt = families(R_wl, R_bl, "rows")
+    W = _march.effective_rows(G[::-1], Rd, Rt, K)[::-1]
+    # Probe: one input solved independently (CG, refined on its Kirchhoff residual).
+    v_probe = _probe(M, G.dtype)
+    Gs, Rs = jax.lax.stop_gradient((G, R_wl, R_bl))[0], jax.lax.stop_gradient((R_wl, R_bl))
+    u, _, broke = _newton.linear_solve(
+        Gs, *Rs, jnp.broadcast_to(v_probe[:, None], (M, N)), tol, 10_000, CG()
+    )
+    i_probe = jnp.sum(Gs * u, axis=0)
+    pred = v_probe @ jax.lax.stop_gradient(W)
+    scale = _wires.max_abs(i_probe)
+    err = _wires.max_abs(pred - i_probe) / jnp.where(scale > 0, scale, 1)
+    good = ~broke & (err <= 100 * tol)
+    if fallback is not None:
+
+        def other(G, R_wl, R_bl):
+            if fallback == "direct":
+                return _effective_direct(G, R_wl, R_bl, tol, max_iter, throw)
+            # unit inputs in blocks, so that at most ~2^22 field values are live
+            blk = max(1, min(M, (1 << 22) // (M * N)))
+            nb = -(-M // blk)
+            eye = jnp.eye(nb * blk, M, dtype=G.dtype).reshape(nb, blk, M)
+
+            def rows(e):
+                v = jnp.broadcast_to(e[:, :, None], (blk, M, N))
+                u, _, _ = _newton.linear_solve(G, R_wl, R_bl, v, tol, 10_000, CG())
+                return jnp.sum(G * u, axis=-2)
+
+            return jax.lax.map(rows, eye).reshape(nb * blk, N)[:M]
+
+        return jax.lax.cond(good, lambda *a: W, other, G, R_wl, R_bl)
+    if throw:
+        W = eqx.error_if(
+            W,
+            ~good,
+            "xbar.effective_matrix: the march failed its probe check (rounding grew beyond "
+            "the tolerance); plan it with xbar.March.plan(...) or use solver=xbar.Direct()",
         )
     return W

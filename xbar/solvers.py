@@ -66,6 +66,10 @@ DIRECT_MAX_BYTES = 2 * 1024**3
 MARCH_ROWS = 32
 """Blocks per segment of an unplanned :class:`March` (``segments=None``)."""
 
+MARCH_ROWS_MATRIX = 256
+"""Blocks per segment of the march :meth:`Auto.select_matrix` picks (fewer segments: the
+effective matrix costs less; growth beyond the tolerance falls back, see there)."""
+
 
 # ---------------------------------------------------------------------------------------
 # Preconditioners
@@ -310,6 +314,15 @@ class Auto(eqx.Module):
         if linear and fits and n_rhs >= max(8, min(M, N) / 2):
             return Direct()
         return CG(Jacobi())
+
+    def select_matrix(self, M: int, N: int, dtype=jnp.float64) -> AbstractSolver:
+        """The solver of ``xbar.effective_matrix`` on an ``(M, N)`` array: the
+        output-only march (``March()``, segments of ``MARCH_ROWS_MATRIX`` blocks), which
+        forms no ``(M, M, N)`` field.  ``effective_matrix`` validates it with a probe
+        input and, where that fails (rounding grown beyond the tolerance: a strong
+        IR-drop parameter), computes the matrix by :class:`Direct` (or :class:`CG` where
+        the factors do not fit), so the answer never depends on values being traced."""
+        return March(segments=min(_march.MAX_SEGMENTS, -(-max(M, N) // MARCH_ROWS_MATRIX)))
 
 
 def select(solver, M: int, N: int, n_rhs: int, linear: bool, dtype) -> AbstractSolver:

@@ -784,7 +784,7 @@ def test_direct_against_scipy_batched_1t1r(shape):
     np.testing.assert_allclose(sol.v_bl, vb_ref, rtol=0, atol=1e-10)
     W = xbar.effective_matrix(G, **kw, solver=xbar.Direct())
     np.testing.assert_allclose(v @ np.asarray(W), i_ref, rtol=0, atol=1e-10 * np.max(np.abs(i_ref)))
-    # "auto" (the marching solver for a batch this size) gives the same answer
+    # "auto" (Direct for a batch this size, from the shapes) gives the same answer
     auto = xbar.solve(G, v, **kw)
     np.testing.assert_allclose(auto.i_out, sol.i_out, rtol=1e-9)
 
@@ -914,8 +914,11 @@ def test_march_segments_strong_ir_drop():
     lam = 2 * np.arcsinh(np.sqrt(10.0 * 2e-2) / 2)  # growth bound per block
     assert K == -(-M // int(_march.LOG_GROWTH[8] // lam)) and K > 3
     i_ref, vw_ref, vb_ref = scipy_nodal(G, v, 10.0, 10.0, 1.0, 1.0)
-    # "auto"; a tighter tol than the default, as the system is badly conditioned here
-    sol = xbar.solve(G, v, r_wl=10.0, r_bl=10.0, r_src=1.0, r_sense=1.0, tol=1e-12)
+    # the planned march; a tighter tol than the default, as the system is badly
+    # conditioned here
+    plan = xbar.March.plan(G, r_wl=10.0, r_bl=10.0, r_src=1.0, r_sense=1.0)
+    sol = xbar.solve(G, v, r_wl=10.0, r_bl=10.0, r_src=1.0, r_sense=1.0, tol=1e-12,
+                     solver=plan)
     assert bool(sol.converged) and int(sol.cg_iterations) <= 3
     np.testing.assert_allclose(sol.i_out, i_ref, rtol=0, atol=1e-10 * np.max(np.abs(i_ref)))
     np.testing.assert_allclose(sol.v_bl, vb_ref, rtol=0, atol=2e-10 * 0.5)
@@ -941,7 +944,7 @@ def test_march_segments_strong_ir_drop():
         xbar.solve(
             5 * G, v, r_wl=10.0, r_bl=10.0, solver=xbar.March(segments=1)
         ).i_out.block_until_ready()
-    # arrays beyond MAX_SEGMENTS: "auto" falls back, an explicit request is refused
+    # arrays beyond MAX_SEGMENTS: the plan is refused
     assert _march.plan(G * 1e4, np.full((M, N), 10.0), np.full((M, N), 10.0), 8) is None
     with pytest.raises(ValueError, match="March"):
         xbar.March.plan(G * 1e4, r_wl=10.0, r_bl=10.0)
