@@ -120,10 +120,10 @@ def fn_matrix(name, G):
 
 def workloads(quick):
     """``(workload, size, method, kind, shape, batch)``: the rows of the table
-    (``--only a,b``: only the rows whose ``workload|size|method`` contains one of them)."""
+    (``--only "a;b"``: only the rows whose ``workload|size|method`` contains one of them)."""
     rows = _workloads(quick)
     if "--only" in sys.argv:
-        pats = sys.argv[sys.argv.index("--only") + 1].split(",")
+        pats = sys.argv[sys.argv.index("--only") + 1].split(";")
         rows = [r for r in rows if any(p in f"{r[0]}|{r[1]}|{r[2]}" for p in pats)]
     return rows
 
