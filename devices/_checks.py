@@ -38,14 +38,12 @@ def check_range(name: str, value, lo=-np.inf, hi=np.inf, *, lo_open=False, hi_op
     """Raise ``ValueError`` unless ``lo <= value <= hi`` (open ends when asked) and finite."""
     arr = _concrete(value)
     lo, hi = _concrete(lo), _concrete(hi)  # bounds may be (per-device) parameters
+    if arr is None or lo is None or hi is None:  # traced: checked at run time, if at all
+        return
     dt = getattr(value, "dtype", None)
     if dt is not None and np.issubdtype(dt, np.floating) and np.finfo(dt).bits < 64:
         # compare in the value's precision (a float32 literal of a bound is not "above" it)
-        lo = None if lo is None else lo.astype(dt)
-        hi = None if hi is None else hi.astype(dt)
-        arr = arr.astype(dt)
-    if arr is None or lo is None or hi is None:  # traced: checked at run time, if at all
-        return
+        lo, hi, arr = lo.astype(dt), hi.astype(dt), arr.astype(dt)
     if np.any(np.isnan(arr)):
         raise ValueError(f"{name} must not be NaN, got {value!r}")
     bad_lo = np.any(arr <= lo) if lo_open else np.any(arr < lo)

@@ -57,3 +57,22 @@ def test_float32_matches_float64(name, float32_results):
         np.testing.assert_allclose(
             x, y, rtol=tol, atol=tol * np.max(np.abs(y)), err_msg=f"{name}.{key}"
         )
+
+
+def test_float32_traced_parameters_are_left_to_run_time_checks():
+    # a model built under jit from traced float32 parameters (as per-device sampling does)
+    # must construct: its range checks cannot see traced values and are skipped
+    code = (
+        "import jax, jax.numpy as jnp\n"
+        "from xbar import devices\n"
+        "f = jax.jit(lambda g0: devices.StanfordPKU(g0=g0).conductance("
+        "devices.StanfordPKU().init_state((3,)), 0.1))\n"
+        "g = f(jnp.float32(0.25e-9))\n"
+        "assert g.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(g)) & jnp.all(g > 0))\n"
+        "print('ok')\n"
+    )
+    env = {**os.environ, "JAX_ENABLE_X64": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
