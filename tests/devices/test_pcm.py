@@ -1,6 +1,7 @@
 """Physics-based PCM (devices.PCM): melt-quench, crystal growth, threshold switching, drift.
 
-References: shared/reference/device-physics.md section 2 and targets V9, V10 (section 6).
+References: the physics-based PCM model of the module docstring (its cited papers) and its
+targets V9, V10 (melt-quench RESET and crystallisation SET windows).
 """
 
 import dataclasses

@@ -1,5 +1,6 @@
 """Statistical PCM (Joshi 2020 / aihwkit PCMLikeNoiseModel), drift compensation, and the
-PCM training-update statistics. Reference: device-physics.md sections 3.1 and 3.4, V6, V8."""
+PCM training-update statistics (Nandakumar et al., Front. Neurosci. 14, 406 (2020)). References: Joshi et al.,
+Nat. Commun. 11, 2473 (2020), Eqs. of the programming, drift and read-noise models; targets V6, V8."""
 
 import jax
 import jax.numpy as jnp

@@ -1,7 +1,8 @@
 """Stanford-PKU RRAM model: reference targets V1-V4, invariants, gradients, noise statistics.
 
-Reference numbers: shared/reference/device-physics.md section 1.1 ([DER] regression
-numbers of the v1.0.0 equations with explicit Euler) and section 6 (V1-V4).
+Reference numbers: the Stanford-PKU RRAM model v1.0.0 (Jiang & Wong, nanoHUB 2014;
+Jiang et al., IEEE TED 63(5), 2016; Guan et al., IEEE EDL 33(10), 2012), its equations integrated with explicit Euler, and its
+published switching targets V1-V4 (LRS/HRS resistance, SET/RESET voltages and times).
 """
 
 import equinox as eqx
