@@ -31,15 +31,16 @@ from .pulses import PulseReport, PulseResult, apply_pulses, bias_scheme
 from .results import RESULTS
 from .solve import Solution, effective_matrix, solve
 from .solvers import (
+    CG,
     AbstractPreconditioner,
     AbstractSolver,
     Auto,
-    CG,
     Direct,
     Jacobi,
     LinePreconditioner,
     March,
 )
+from .sweep import sweep
 from .tiling import TiledCrossbar
 from .write_verify import WriteVerify
 
@@ -58,6 +59,7 @@ __all__ = [
     "ProgramResult",
     "PulseResult",
     "calibrate_columns",
+    "cells",
     "presets",
     "Crossbar",
     "DifferentialMapping",
@@ -77,7 +79,6 @@ __all__ = [
     "Jacobi",
     "LinePreconditioner",
     "March",
-    "cells",
     "TiledCrossbar",
     "Wiring",
     "WriteVerify",
@@ -92,6 +93,7 @@ __all__ = [
     "program",
     "read_energy",
     "solve",
+    "sweep",
     "write_summary",
 ]
 
