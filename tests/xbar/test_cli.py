@@ -37,6 +37,14 @@ def test_demo_table_matches_references_and_writes_figures(tmp_path, capsys):
         pngs
     )
     assert all((tmp_path / p).stat().st_size > 10_000 for p in pngs)
+    # the training study: with drift compensation a day costs little against the same
+    # crossbars read right after programming; without it, a year costs more than with it
+    assert "lifetime.png" in pngs
+    day, ref = _number(r"hardware-aware training, 1 day, with drift comp\.", text)
+    assert day >= ref - 10.0 and day > 50.0, (day, ref)
+    with_dc, _ = _number(r"plain training, 1 year, with drift comp\.", text)
+    without_dc, _ = _number(r"plain training, 1 year, without drift comp\.", text)
+    assert with_dc >= without_dc - 2.0, (with_dc, without_dc)
 
 
 def test_version_help_info_devices(capsys):
