@@ -472,11 +472,12 @@ def _plot_lifetime(path, rows):
             yerr=[100 * r["std"] for r in rs],
             marker="o",
             capsize=3,
-            label=f"{name}, {'GDC' if dc else 'no GDC'}",
+            label=f"{name}, {'with' if dc else 'without'} drift comp.",
         )
     ax.set_xscale("log")
     ax.set_xlabel("time after programming [s]")
     ax.set_ylabel("test accuracy [%]")
+    ax.set_title("SNN on PCM crossbars: accuracy vs drift time", fontsize="medium")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
