@@ -49,6 +49,21 @@ class WriteVerify(AbstractScheme):
         verify_noise: verify with a noisy read (``device.read_noise``) instead of the
             noiseless conductance. A stuck cell (``Crossbar.stuck``) verifies at its stuck
             conductance and does not move.
+        verify_reads: number ``n`` (integer ``>= 1``) of noisy reads averaged per verify
+            (with ``verify_noise``; ignored without it). Each read is an independent draw
+            of ``device.read_noise``, so the standard deviation of the average is
+            ``sigma / sqrt(n)`` (:meth:`verify_read`); energy and time count ``n`` reads.
+            This holds for noise whose samples are independent from read to read (white
+            noise, and the read-noise models of ``xbar.devices``, which draw every read
+            afresh). For a strict 1/f process an average of ``n`` reads is one read of
+            ``n t_read``, whose band ``ln(t / (2 n t_read))`` narrows only logarithmically
+            (Joshi et al., Nat. Commun. 11, 2473 (2020), Methods), so on hardware the gain
+            is smaller.
+        verify_tol: acceptance band of the verify read, as a fraction of the window like
+            ``tol``, in ``(0, 1]`` (``None``, the default: ``tol``). With noisy reads a
+            guard band ``verify_tol < tol`` keeps cells whose read fell inside the band by
+            a noise excursion from stopping outside ``tol``; the report still judges the
+            final conductance against ``tol``.
         pulse_substeps, pulse_newton: resolution of the device's pulse integrator for the
             programming pulses: replace the device's static fields ``n_substeps`` and
             ``n_newton`` (``ValueError`` if the device has no such field). ``None``
@@ -84,6 +99,8 @@ class WriteVerify(AbstractScheme):
     t_verify_s: float = 250e-9
     backoff: int = eqx.field(default=2, static=True)
     verify_noise: bool = eqx.field(default=False, static=True)
+    verify_reads: int = eqx.field(default=1, static=True)
+    verify_tol: float | None = None
     pulse_substeps: int | None = eqx.field(default=None, static=True)
     pulse_newton: int | None = eqx.field(default=None, static=True)
 
@@ -110,10 +127,33 @@ class WriteVerify(AbstractScheme):
             raise ValueError(f"max_pulses must be a positive integer, got {self.max_pulses!r}")
         if not (isinstance(self.backoff, int) and self.backoff >= 0):
             raise ValueError(f"backoff must be a non-negative integer, got {self.backoff!r}")
+        if not (isinstance(self.verify_reads, int) and self.verify_reads >= 1):
+            raise ValueError(
+                f"verify_reads must be a positive integer (reads averaged per verify), "
+                f"got {self.verify_reads!r}"
+            )
+        if self.verify_tol is not None and is_concrete(self.verify_tol):
+            vt = np.asarray(self.verify_tol, dtype=float)
+            if np.any(~np.isfinite(vt)) or np.any(vt <= 0) or np.any(vt > 1):
+                raise ValueError(
+                    f"verify_tol must be None or lie in (0, 1] (fraction of the window), "
+                    f"got {self.verify_tol}"
+                )
         for name in ("pulse_substeps", "pulse_newton"):
             val = getattr(self, name)
             if val is not None and not (isinstance(val, int) and val >= 1):
                 raise ValueError(f"{name} must be None or a positive integer, got {val!r}")
+
+    def verify_read(self, device, state, v_read, key):
+        """The conductance [S] one verify step sees: the noiseless conductance, or (with
+        ``verify_noise``) the mean of ``verify_reads`` independent ``device.read_noise``
+        reads at ``v_read`` [V]."""
+        if not self.verify_noise:
+            return device.conductance(state, v_read)
+        if self.verify_reads == 1:
+            return device.read_noise(state, key, v_read)
+        keys = jax.random.split(key, self.verify_reads)
+        return jnp.mean(jax.vmap(lambda k: device.read_noise(state, k, v_read))(keys), axis=0)
 
     def run(self, xb, g_target, key):
         """Write-verify of every cell of ``xb`` towards ``g_target`` [S] (:func:`_write_verify`)."""
@@ -183,7 +223,10 @@ def _write_verify(xb, g_t, s: WriteVerify, key):
     lasts the longest pulse of the row plus a verify read."""
     dev = _pulse_device(xb.device, s)
     v_read = xb.dac.v_read
-    tol = s.tol * (xb.mapping.g_max - xb.mapping.g_min)
+    span = xb.mapping.g_max - xb.mapping.g_min
+    tol = s.tol * span
+    tol_v = tol if s.verify_tol is None else s.verify_tol * span
+    n_reads = s.verify_reads if s.verify_noise else 1
     dtype = g_t.dtype
     m, p = g_t.shape
     n = m * p
@@ -219,10 +262,7 @@ def _write_verify(xb, g_t, s: WriteVerify, key):
     order = jnp.argsort(-jnp.abs(g0 - const["g_t"])).astype(jnp.int32)
 
     def read(d, state, k, cst):
-        if s.verify_noise:
-            g = d.read_noise(state, k, v_read)
-        else:
-            g = d.conductance(state, v_read)
+        g = s.verify_read(d, state, v_read, k)
         if "stuck" in cst:
             g = StuckAtFaults.apply(g, cst["stuck"], cst["g_on"], cst["g_off"])
         return g
@@ -241,9 +281,10 @@ def _write_verify(xb, g_t, s: WriteVerify, key):
         active = busy(c, valid)
         state = c["state"]
         g = read(d, state, k_read, cst)
-        energy = c["energy"] + jnp.where(active, v_read**2 * jnp.abs(g) * s.t_verify_s, 0.0)
+        t_read = n_reads * s.t_verify_s
+        energy = c["energy"] + jnp.where(active, v_read**2 * jnp.abs(g) * t_read, 0.0)
         err = g - cst["g_t"]
-        hit = jnp.abs(err) <= tol
+        hit = jnp.abs(err) <= tol_v
         done = c["done"] | (active & hit)
         up = active & ~hit & (err < 0)
         dn = active & ~hit & (err > 0)
@@ -269,7 +310,7 @@ def _write_verify(xb, g_t, s: WriteVerify, key):
         # Lock-step row-serial time: pulse number `reads` of this cell goes with the same
         # pulse number of its row-mates; that step lasts the longest pulse + verify.
         step_t = jnp.where(up, s.width_set_s, 0.0) + jnp.where(dn, s.width_reset_s, 0.0)
-        step_t = (step_t + jnp.where(up | dn, s.t_verify_s, 0.0)).astype(dtype)
+        step_t = (step_t + jnp.where(up | dn, t_read, 0.0)).astype(dtype)
         k_idx = jnp.where(up | dn, c["reads"], s.max_pulses)  # out of range: dropped
         row_step = row_step.at[cst["row"], k_idx].max(step_t, mode="drop")
         new_last = jnp.where(up, 1, jnp.where(dn, -1, 0))

@@ -1,5 +1,7 @@
 """Presets: each bundled write-verify recipe programs its device to tolerance (issue 15.7)."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -38,6 +40,25 @@ def test_every_preset_is_listed_and_builds():
 def test_preset_recipe_reaches_tolerance_16x16(name):
     preset = PRESETS[name]
     _check(preset, _program(preset, 16))
+
+
+def test_pcm_preset_needs_its_averaged_noisy_verify():
+    # The physics-PCM recipe verifies with noisy reads (128 averaged, guard band 1 %);
+    # with a noiseless verify it also converges, with single noisy reads it cannot
+    # (one read has sd 4-23 % of G in the window, the tolerance is 2 % of the window).
+    p = PRESETS["pcm"]
+    assert p.write_verify.verify_noise and p.write_verify.verify_reads == 128
+    quiet = _with_verify(p, noisy=False, reads=1)
+    _check(quiet, _program(quiet, 16))
+    single = _with_verify(p, noisy=True, reads=1)
+    assert float(_program(single, 16).success_rate) < 0.6
+
+
+def _with_verify(preset, noisy, reads):
+    wv = dataclasses.replace(
+        preset.write_verify, verify_noise=noisy, verify_reads=reads, verify_tol=None
+    )
+    return dataclasses.replace(preset, write_verify=wv)
 
 
 @pytest.mark.slow

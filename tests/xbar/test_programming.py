@@ -298,3 +298,79 @@ def test_apply_pulses_with_ir_drop(cell):
     assert float(rep.wire_energy_j) == pytest.approx(e_wire, rel=1e-6)
     with pytest.raises(ValueError, match="row_v"):
         xbar.apply_pulses(xb, rv[:3], cv, 10e-9, ir_drop=True)
+
+
+# --- averaged verify reads (verify_reads) and the verify guard band (verify_tol) ---
+
+
+def test_verify_read_average_falls_as_one_over_sqrt_n():
+    # The mean of n independent reads of a Gaussian read noise has the same mean and
+    # sd / sqrt(n); reference: the device's own analytic moments (read_noise_moments).
+    dev = devices.PCM()
+    n_cells = 8000
+    s = dev.init_state((n_cells,), u_a=4e-9)
+    mean, var = dev.read_noise_moments(s, 0.1)
+    sd1 = float(jnp.sqrt(var[0]))
+    assert sd1 > 0.05 * float(mean[0])  # a noise worth averaging (Joshi 2020 law)
+    for n in (1, 4, 16):
+        wv = xbar.WriteVerify(verify_noise=True, verify_reads=n)
+        g = jax.jit(wv.verify_read)(dev, s, 0.1, jax.random.PRNGKey(n))
+        g = np.asarray(g)
+        se = sd1 / np.sqrt(n)
+        assert abs(g.mean() - float(mean[0])) < 5 * se / np.sqrt(n_cells)
+        # the sample sd of 8000 draws is within ~0.8 % (1 sd) of the true one; allow 4 %
+        assert g.std() == pytest.approx(se, rel=0.04)
+    # vmap over keys: each key gives one averaged read, like the jitted call
+    wv = xbar.WriteVerify(verify_noise=True, verify_reads=4)
+    keys = jax.random.split(jax.random.PRNGKey(9), 3)
+    one = dev.init_state((5,), u_a=4e-9)
+    batched = jax.vmap(lambda k: wv.verify_read(dev, one, 0.1, k))(keys)
+    np.testing.assert_allclose(batched[1], wv.verify_read(dev, one, 0.1, keys[1]), rtol=1e-12)
+    # without verify_noise the read is the noiseless conductance, whatever verify_reads
+    quiet = xbar.WriteVerify(verify_reads=8)
+    np.testing.assert_array_equal(
+        quiet.verify_read(dev, one, 0.1, keys[0]), dev.conductance(one, 0.1)
+    )
+
+
+def test_verify_reads_count_in_energy_and_time():
+    # Cells already at their target stop at the first verify: no pulse, and the verify
+    # energy is v_read^2 G n t_verify per cell (a noise-free read, so G is exact).
+    dev = devices.VTEAM(noise=devices.ReadNoise(q_flicker=0.0))
+    xb = xbar.Crossbar.create(dev, (3, 2), mapping=xbar.DifferentialMapping(2e-6, 50e-6), w=1.5e-9)
+    g = xb.conductances()
+    for n in (1, 5):
+        wv = xbar.WriteVerify(verify_noise=True, verify_reads=n, t_verify_s=1e-6)
+        _, rep = xbar.program(xb, g, wv, jax.random.PRNGKey(0), conductance_targets=True)
+        assert int(jnp.sum(rep.pulses)) == 0
+        v = float(xb.dac.v_read)
+        np.testing.assert_allclose(rep.energy_j, v**2 * np.asarray(g) * n * 1e-6, rtol=1e-9)
+
+
+def test_verify_tol_is_a_guard_band():
+    # With noiseless verify, a tighter acceptance band ends every cell within it.
+    xb = _rram_xbar()
+    wv = dataclasses.replace(
+        RRAM_WV, verify_tol=0.005, max_pulses=300, pulse_substeps=16, pulse_newton=4
+    )
+    _, rep = xbar.program(xb, W, wv, jax.random.PRNGKey(4))
+    ok = np.asarray(rep.success)
+    assert ok.mean() >= 0.95
+    assert np.all(np.abs(np.asarray(rep.rel_error)[ok]) <= 0.02)
+    inner = np.abs(np.asarray(rep.rel_error)) <= 0.005
+    assert inner.mean() >= 0.95
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"verify_reads": 0}, "verify_reads"),
+        ({"verify_reads": 2.0}, "verify_reads"),
+        ({"verify_tol": 0.0}, "verify_tol"),
+        ({"verify_tol": 1.5}, "verify_tol"),
+        ({"verify_tol": float("nan")}, "verify_tol"),
+    ],
+)
+def test_bad_verify_reads_and_tol_raise(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        xbar.WriteVerify(**kwargs)
