@@ -17,8 +17,9 @@ Polarity (paper convention): a positive voltage above ``v_off`` drives ``w`` tow
 it towards ``w_on`` (SET). ``w`` is clamped to ``[w_on, w_off]`` (the physical
 extent of the switching layer; the Kvatinsky window alone does not stop it there).
 
-Defaults are not from a fit: the VTEAM paper's fitted parameter set was not available
-to us, so they remain marked UNCONFIRMED (see the class docstring).
+Defaults are not from a fit: the fitted parameter sets of the VTEAM paper (its Table I)
+are not reproduced here, so the defaults remain marked UNCONFIRMED; the class docstring
+lists the closest published parameter sets, which can be passed as fields.
 
 Precision: float32 and float64 alike; float32 agrees with float64 within 1e-5 (relative
 to the largest value) for conductances and states after pulses (tests).
@@ -59,11 +60,31 @@ class VTEAMState(eqx.Module):
 class VTEAM(Device):
     """VTEAM threshold memristor (Kvatinsky et al., IEEE TCAS-II 62(8), 2015).
 
-    Defaults: our choice of a realistic oxide-RRAM-like cell, UNCONFIRMED (the
-    reference only gives MemTorch's toy set R_on 50 Ohm / R_off 1 kOhm, v_off 0.02 V):
+    Defaults: our choice of a realistic oxide-RRAM-like cell, UNCONFIRMED (not a fit):
     R_on 10 kOhm, R_off 1 MOhm (a typical oxide-RRAM window),
     thresholds +-0.3 V (so a 0.1 V read never disturbs), alpha 3, and k chosen so a
     1 V pulse crosses the whole 3 nm layer in about 100 ns.
+
+    Published parameter sets closest to a sourced default (neither is stated as the
+    paper's fit; pass them as fields):
+
+    * the defaults of the Technion group's Verilog-A release of TEAM/VTEAM (Kvatinsky,
+      Talisveyberg, Fliter, Friedman, Kolodny, Weiser, "Verilog-A for memristor
+      models", Technion technical report, 2011; the VTEAM model in its 2015 revision),
+      as carried by MemTorch's VTEAM (Lammie et al., Neurocomputing 485, 124 (2022)):
+      ``k_on = -10 m/s``, ``k_off = 5e-4 m/s``, ``alpha_on = 3``, ``alpha_off = 1``,
+      ``v_on = -0.2 V``, ``v_off = 0.02 V``, ``R_on = 50 Ohm``, ``R_off = 1 kOhm``,
+      ``w`` in ``[0, 3 nm]``: a demonstration set (a 0.1 V read exceeds ``v_off`` and
+      moves the state);
+    * the defaults of the VTEAM device of the ngspice memristor extension of B. Li
+      (MSDA Lab, Shanghai Jiao Tong University, 2020): ``R_on = 1 kOhm``,
+      ``R_off = 300 kOhm``, ``w`` in ``[0, 3 nm]``, ``k_on = -216.2 m/s``,
+      ``k_off = 0.091 m/s``, ``alpha_on = alpha_off = 4``, ``v_on = -1.5 V``,
+      ``v_off = 0.3 V`` (with a Biolek window, ``p = 10``, there). Away from the
+      bounds a +1 V pulse crosses the 3 nm layer in
+      ``3 nm / (0.091 m/s (1/0.3 - 1)^4) = 1.11 ns`` and a -2 V pulse in
+      ``3 nm / (216.2 m/s (2/1.5 - 1)^4) = 1.12 ns``; reads up to 0.3 V do not disturb
+      (``tests/devices/test_vteam.py``).
 
     Fields:
         r_on, r_off: resistance at ``w_on`` / ``w_off`` [Ohm].

@@ -81,16 +81,62 @@ def test_jit_vmap_grad_and_c2c():
     b = jax.vmap(lambda w: m.apply_pulse(m.init_state((), w=w), 0.8, 1e-8).w)(s.w)
     np.testing.assert_allclose(a.w, b, rtol=1e-12)
     k = jax.random.PRNGKey(3)
-    np.testing.assert_array_equal(m.apply_pulse(s, 0.8, 1e-8, k).w, m.apply_pulse(s, 0.8, 1e-8, k).w)
+    np.testing.assert_array_equal(
+        m.apply_pulse(s, 0.8, 1e-8, k).w, m.apply_pulse(s, 0.8, 1e-8, k).w
+    )
     g = jax.grad(lambda v: m.current(s, v).sum())(0.1)
     np.testing.assert_allclose(g, np.sum(1 / np.asarray(m.resistance(s))), rtol=1e-12)
 
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"r_on": -1.0}, "r_on"), ({"r_off": 5e3}, "r_on"), ({"v_on": 0.1}, "v_on"),
-     ({"k_off": -1.0}, "k_off"), ({"iv": "cubic"}, "iv"), ({"w_c": 0.0}, "w_c")],
+    [
+        ({"r_on": -1.0}, "r_on"),
+        ({"r_off": 5e3}, "r_on"),
+        ({"v_on": 0.1}, "v_on"),
+        ({"k_off": -1.0}, "k_off"),
+        ({"iv": "cubic"}, "iv"),
+        ({"w_c": 0.0}, "w_c"),
+    ],
 )
 def test_bad_parameters_raise(kwargs, name):
     with pytest.raises(ValueError, match=name):
         VTEAM(**kwargs)
+
+
+# The ngspice-extension parameter set of the class docstring (B. Li, SJTU, 2020).
+MEMR2 = dict(
+    r_on=1e3,
+    r_off=300e3,
+    w_on=0.0,
+    w_off=3e-9,
+    a_off=3e-9,
+    k_on=-216.2,
+    k_off=0.091,
+    alpha_on=4.0,
+    alpha_off=4.0,
+    v_on=-1.5,
+    v_off=0.3,
+)
+
+
+def test_documented_parameter_set_switching_times_and_thresholds():
+    # Times computed by hand from the stated numbers, window-free middle of the layer:
+    # RESET at +1 V: 1 nm in 1e-9 / (0.091 (1/0.3 - 1)^4) = 0.3706 ns (3 nm: 1.11 ns);
+    # SET at -2 V: 1 nm in 1e-9 / (216.2 (2/1.5 - 1)^4) = 0.3746 ns (3 nm: 1.12 ns).
+    m = VTEAM(**MEMR2)
+    t_off = 1e-9 / (0.091 * (1.0 / 0.3 - 1.0) ** 4)
+    t_on = 1e-9 / (216.2 * (2.0 / 1.5 - 1.0) ** 4)
+    assert 3 * t_off == pytest.approx(1.11e-9, rel=5e-3)
+    assert 3 * t_on == pytest.approx(1.12e-9, rel=5e-3)
+    up = m.apply_pulse(m.init_state((), w=0.5e-9), 1.0, t_off)
+    assert float(up.w) == pytest.approx(1.5e-9, rel=1e-5)
+    down = m.apply_pulse(m.init_state((), w=2.5e-9), -2.0, t_on)
+    assert float(down.w) == pytest.approx(1.5e-9, rel=1e-5)
+    # no motion between the thresholds (reads, and SET drives weaker than 1.5 V)
+    s = m.init_state((3,), w=jnp.array([0.5e-9, 1.5e-9, 2.5e-9]))
+    for v in (-1.45, -0.1, 0.1, 0.29):
+        np.testing.assert_array_equal(m.apply_pulse(s, v, 1e-3).w, s.w)
+    # resistance range of the set (linear I-V)
+    ends = m.init_state((2,), w=jnp.array([0.0, 3e-9]))
+    np.testing.assert_allclose(m.resistance(ends), [1e3, 300e3], rtol=1e-12)
