@@ -83,7 +83,8 @@ from ._checks import (
     check_time,
     check_voltage,
 )
-from ._math import safe_exp, safe_sinh, safe_sqrt, solve_linear_sinh
+from ._math import safe_exp, safe_sinh, safe_sqrt
+from ._series import SinhLaw, device_voltage
 from .constants import K_B, Q_E
 from .noise import ReadNoise
 
@@ -245,18 +246,14 @@ class StanfordPKU(Device):
         """Cell voltage of the cell in series with ``r_series``: the root of
         ``Phi(Vc) = Vc + R_s I_g sinh(Vc / V0) - V = 0``.
 
-        ``Phi`` is odd, increasing and convex for ``Vc > 0``: ``n_newton`` Halley
-        iterations on ``|V|`` (:func:`devices._math.solve_linear_sinh`, from an upper
-        bound, never overflowing; 3 iterations reach rounding, 1e-13 V, over
-        ``|V| <= 4 V`` and ``R_s I_g`` from 1e-7 to 1e3 V, against bisection). They run
-        without gradient; one final Newton step on the signed equation carries the exact
-        implicit derivative ``dVc = -(dPhi) / Phi'`` (also at ``V = 0``)."""
-        rs = self.r_series
-        x = solve_linear_sinh(jnp.abs(v), self.v0, rs * ig, self.n_newton)
-        vs = jax.lax.stop_gradient(jnp.sign(v) * self.v0 * x)
-        phi = vs + rs * ig * jnp.sinh(vs / self.v0) - v
-        dphi = 1.0 + rs * ig * jnp.cosh(vs / self.v0) / self.v0
-        return vs - phi / dphi
+        The series solve of :mod:`xbar.devices._series` with the sinh law
+        ``I_g sinh(Vc / V0)``: ``n_newton`` Halley iterations on ``|V|`` from an upper
+        bound, never overflowing (3 reach rounding, 1e-13 V, over ``|V| <= 4 V`` and
+        ``R_s I_g`` from 1e-7 to 1e3 V, against bisection), then one Newton step that
+        carries the exact implicit derivative ``dVc = -(dPhi) / Phi'`` (also at
+        ``V = 0``)."""
+        law = SinhLaw(ig, self.v0)
+        return device_voltage(law, v, self.r_series, halley_steps=self.n_newton)
 
     def _comply(self, i_r, v):
         """SET compliance: ``I = I_R / (1 + (|I_R| / I_cc)^n)^(1/n)`` for ``V > 0``.

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.optimize import brentq
 from xbar.devices import RRAMState, StanfordPKU
+from xbar.devices._series import SinhLaw, device_voltage
 
 from xbar import devices
 
@@ -178,6 +180,50 @@ def test_series_resistance_solves_load_line():
     vc, i = m.operating_point(g, v)
     np.testing.assert_allclose(vc + i * m.r_series, jnp.broadcast_to(v, vc.shape), atol=1e-12)
     np.testing.assert_allclose(i, 1e-3 * jnp.exp(-g / 0.25e-9) * jnp.sinh(vc / 0.25), rtol=1e-12)
+
+
+def test_series_solve_sinh_fast_path_matches_safeguarded_newton_and_brentq():
+    """The shared series solve (``xbar.devices._series``): its Halley fast path for a sinh
+    law equals the generic safeguarded Newton loop and scipy's brentq on the load line;
+    its derivatives are the implicit ones (finite differences); jit and vmap agree."""
+    i0 = 1e-3 * jnp.exp(-jnp.linspace(0.2, 1.7, 6) / 0.25)[:, None]  # (6, 1) gaps
+    u = jnp.linspace(-4.0, 4.0, 9)[None, :]
+    r = 700.0
+    law = SinhLaw(i0, 0.25)
+    fast = device_voltage(law, u, r)
+    generic = device_voltage(lambda x: law(x), jnp.broadcast_to(u, fast.shape), r)
+    np.testing.assert_allclose(fast, generic, rtol=1e-12, atol=1e-14)
+    ref = np.array(
+        [
+            [
+                brentq(
+                    lambda x, a=float(a), b=float(b): x + r * a * np.sinh(x / 0.25) - b,
+                    min(0.0, float(b)),
+                    max(0.0, float(b)),
+                    xtol=1e-15,
+                )
+                for b in np.asarray(u)[0]
+            ]
+            for a in np.asarray(i0)[:, 0]
+        ]
+    )
+    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(jax.jit(device_voltage)(law, u, r), fast, rtol=1e-14)
+    vm = jax.vmap(lambda a, b: device_voltage(SinhLaw(a, 0.25), b, r))(i0[:, 0], fast * 0 + u)
+    np.testing.assert_allclose(vm, fast, rtol=1e-14)
+
+    def x_of(p):
+        return device_voltage(SinhLaw(p[0], p[1]), p[2], p[3])
+
+    p0 = jnp.array([2e-4, 0.25, 1.3, 500.0])
+    g = jax.grad(x_of)(p0)
+    for k in range(4):
+        h = 1e-6 * p0[k]
+        e = jnp.zeros(4).at[k].set(h)
+        fd = (x_of(p0 + e) - x_of(p0 - e)) / (2 * h)
+        np.testing.assert_allclose(g[k], fd, rtol=1e-6)
+    with pytest.raises(ValueError, match="halley_steps"):
+        device_voltage(law, u, r, halley_steps=0)
 
 
 def test_compliance_saturates_current():
