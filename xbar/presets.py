@@ -39,7 +39,11 @@ Recipes (amplitudes in each device's own polarity convention):
   small dome and leaves the cell at about 11 uS from any state above the window; a SET
   pulse crystallises part of the dome, with a step that grows with the conductance. The
   recipe is a RESET after an overshoot and short (2 ns) SET pulses from 0.8 V up in
-  20 mV steps to 1.1 V, with 500 pulses at most.
+  20 mV steps to 1.1 V, with 500 pulses at most. The device draws every read
+  independently; for a 1/f source averaging gains less (``WriteVerify.verify_reads``),
+  so the 128 reads are an operating point of this model (UNCONFIRMED for hardware). The
+  averaged reads dominate the cost: on 64x64 weights (64x128 devices) about 50x the
+  verify energy and 250x the row-serial time of a noiseless verify.
 * :func:`vteam`: VTEAM (Kvatinsky et al., IEEE TCAS-II 62(8), 786 (2015); SET at
   negative voltage), parameters pinned in the preset; a symmetric ladder from +-0.4 V in
   20 mV steps (the threshold is +-0.3 V), 10 ns pulses, window 2-50 uS at 0.1 V.
