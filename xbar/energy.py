@@ -15,8 +15,9 @@ Converters: ``M`` DAC conversions and ``N`` ADC conversions per read phase, each
 the Walden-form energy of :mod:`xbar.peripherals`. Latency: per phase the input pulse
 ``t_read`` plus the ADC conversion time of its multiplexed columns (no pipelining).
 
-Input encodings: amplitude = one phase of ``t_read``; bit-serial = ``bits - 1`` phases of
-``t_read``; pulse-width = ``L = 2**(bits-1) - 1`` time slots of ``t_read / L`` in which a
+Input encodings (objects of :mod:`xbar.peripherals`): ``AmplitudeEncoding`` = one phase
+of ``t_read``; ``BitSerialEncoding`` = ``bits - 1`` phases of ``t_read``;
+``PulseWidthEncoding`` = ``L = 2**(bits-1) - 1`` time slots of ``t_read / L`` in which a
 row is driven at ``+-v_read`` while its pulse lasts (exact with IR drop, ``L`` solves).
 The array conductances are the linear (chord at ``v_read``) cell conductances.
 """
@@ -24,7 +25,6 @@ The array conductances are the linear (chord at ``v_read``) cell conductances.
 from __future__ import annotations
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
@@ -55,17 +55,10 @@ class ReadEnergy(eqx.Module):
 
 
 def _phases(xb: Crossbar, x):
-    """Row voltages ``(K, *b, M)`` and durations ``(K,)`` of the read phases of ``x``."""
-    dac = xb.dac
-    if dac.encoding == "pulse_width":
-        n = dac.n_levels if dac.bits is not None else 255
-        xq = jax.lax.stop_gradient(dac.quantize(x))
-        slots = jnp.arange(1, n + 1).reshape((-1,) + (1,) * xq.ndim)
-        on = jnp.round(jnp.abs(xq) * n)[None] >= slots
-        v = jnp.where(on, jnp.sign(xq)[None] * dac.v_read, 0.0)
-        return v, jnp.full((n,), dac.t_read_s / n)
-    u, _ = dac.phases(x)
-    return jax.lax.stop_gradient(u) * dac.v_read, jnp.full((u.shape[0],), dac.t_read_s)
+    """Row voltages ``(K, *b, M)`` and durations ``(K,)`` of the time slots of ``x``
+    (the DAC encoding's schedule, :meth:`xbar.AbstractDACEncoding.schedule`)."""
+    v, dt, _ = xb.dac.schedule(x)
+    return v, dt
 
 
 def array_power(xb: Crossbar, sol, v_in) -> dict[str, Array]:

@@ -14,6 +14,10 @@ Two families, each an abstract base with declared fields and final members:
 
 * :class:`AbstractDAC`: :class:`DAC` (exact levels), :class:`NoisyDAC` (levels plus
   Gaussian drive noise). ``phases(x, key)`` gives the row drives of one input.
+* :class:`AbstractDACEncoding`, how a DAC puts a quantised input on the word lines:
+  :class:`AmplitudeEncoding` (a voltage proportional to the input),
+  :class:`PulseWidthEncoding` (a fixed voltage for a time proportional to it),
+  :class:`BitSerialEncoding` (one read per magnitude bit, shift-and-add after the ADC).
 * :class:`AbstractADC`: :class:`ADC` (uniform quantiser), :class:`NoisyADC` (with
   input-referred Gaussian noise). ``adc(y, key)`` converts and applies the per-column
   calibration; :func:`xbar.calibrate_columns` measures that calibration from reads.
@@ -39,6 +43,7 @@ Defaults:
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -47,7 +52,11 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from xbar.devices._checks import check_finite, check_nonnegative, check_positive
 
-_ENCODINGS = ("amplitude", "pulse_width", "bit_serial")
+_ENCODING_CLASSES = {
+    "amplitude": "AmplitudeEncoding",
+    "pulse_width": "PulseWidthEncoding",
+    "bit_serial": "BitSerialEncoding",
+}
 
 
 def ste_round(x):
@@ -74,6 +83,123 @@ def _normal(key, shape, dtype):
     return jax.random.normal(key, shape, dtype)
 
 
+# ---- input encodings -------------------------------------------------------------------------
+class AbstractDACEncoding(eqx.Module):
+    """How a DAC drives the word lines with a quantised input ``q = q(x)`` in ``[-1, 1]``.
+
+    Two views of one read:
+
+    * :meth:`phases`: the logical read phases ``(u, w)``, normalised drives ``u[k]``
+      (row voltage ``u[k] v_read``) and digital weights ``w[k]``, with
+      ``sum_k w[k] u[k] = q`` exactly; the crossbar reads each phase and combines the
+      converted outputs as ``sum_k w[k] y_k``.
+    * :meth:`schedule`: the physical drive, row voltages ``v[s]`` [V] held for ``dt[s]``
+      [s] in time slots ``s``, with per-slot digital weights ``w[s]``; the charge balance
+      ``sum_s w[s] v[s] dt[s] = q v_read t_read`` holds for every encoding, and the slots
+      last ``n_phases * t_read`` in all (energy and latency, ``xbar.read_energy``).
+
+    Abstract class variables:
+        needs_bits: the encoding needs a DAC with a finite number of bits.
+        phases_are_drives: the logical phases are the physical row voltages (the cells
+            see ``u[k] v_read``); False where the drive is a train of time slots whose
+            time integral the phase stands for (pulse width).
+    """
+
+    needs_bits: eqx.AbstractClassVar[bool]
+    phases_are_drives: eqx.AbstractClassVar[bool]
+
+    @abc.abstractmethod
+    def n_phases(self, dac: AbstractDAC) -> int:
+        """Read phases (ADC conversions) per input."""
+
+    @abc.abstractmethod
+    def phases(
+        self, dac: AbstractDAC, xq: Float[Array, "*b m"]
+    ) -> tuple[Float[Array, "k *b m"], Float[Array, " k"]]:
+        """``(u, w)`` of the quantised input ``xq`` (gradient: identity onto ``xq``)."""
+
+    @abc.abstractmethod
+    def schedule(
+        self, dac: AbstractDAC, xq: Float[Array, "*b m"]
+    ) -> tuple[Float[Array, "s *b m"], Float[Array, " s"], Float[Array, " s"]]:
+        """``(v [V], dt [s], w)``: row voltages, durations and digital weights of the
+        time slots of the quantised input ``xq``."""
+
+
+class AmplitudeEncoding(AbstractDACEncoding):
+    """One read at row voltage ``q v_read`` for ``t_read`` (the DAC output is the
+    analog level): one phase ``u = q``, weight 1."""
+
+    needs_bits: ClassVar[bool] = False
+    phases_are_drives: ClassVar[bool] = True
+
+    def n_phases(self, dac):
+        return 1
+
+    def phases(self, dac, xq):
+        return xq[None], jnp.ones((1,), xq.dtype)
+
+    def schedule(self, dac, xq):
+        one = jnp.ones((1,), xq.dtype)
+        return xq[None] * dac.v_read, one * dac.t_read_s, one
+
+
+class PulseWidthEncoding(AbstractDACEncoding):
+    """Rows at ``sign(q) v_read`` for a time ``|q| t_read`` (the cells only ever see
+    ``0`` or ``+-v_read``; the column integrates the charge).
+
+    Schedule: ``L = 2**(bits-1) - 1`` slots of ``t_read / L``; row ``i`` is on in the first
+    ``round(|q_i| L)`` of them.  An ideal DAC (``bits=None``) is resolved in ``L = 255``
+    slots (the on-time within half a slot, ``t_read / 510``, of ``|q| t_read``).  One logical phase
+    ``u = q`` (the integrated drive), weight 1, one conversion."""
+
+    needs_bits: ClassVar[bool] = False
+    phases_are_drives: ClassVar[bool] = False
+
+    def n_phases(self, dac):
+        return 1
+
+    def phases(self, dac, xq):
+        return xq[None], jnp.ones((1,), xq.dtype)
+
+    def schedule(self, dac, xq):
+        n = dac.n_levels if dac.bits is not None else 255
+        slots = jnp.arange(1, n + 1).reshape((-1,) + (1,) * xq.ndim)
+        on = jnp.round(jnp.abs(xq) * n)[None] >= slots
+        v = jnp.where(on, jnp.sign(xq)[None] * dac.v_read, 0.0).astype(xq.dtype)
+        return v, jnp.full((n,), dac.t_read_s / n, xq.dtype), jnp.ones((n,), xq.dtype)
+
+
+class BitSerialEncoding(AbstractDACEncoding):
+    """One read per magnitude bit: ``bits - 1`` phases of ``sign(q) b_k`` (``b_k`` bit
+    ``k`` of ``round(|q| L)``, ``L = 2**(bits-1) - 1``), each at ``0`` or ``+-v_read`` for
+    ``t_read``, combined after the ADC with weights ``2**k / L`` (shift and add).  Needs a
+    finite number of DAC bits."""
+
+    needs_bits: ClassVar[bool] = True
+    phases_are_drives: ClassVar[bool] = True
+
+    def n_phases(self, dac):
+        return dac.bits - 1
+
+    def phases(self, dac, xq):
+        n_bits = dac.bits - 1
+        mag = jax.lax.stop_gradient(jnp.round(jnp.abs(xq) * dac.n_levels)).astype(jnp.int32)
+        sign = jax.lax.stop_gradient(jnp.sign(xq))
+        ks = jnp.arange(n_bits)
+        bits = ((mag[None] >> ks.reshape((-1,) + (1,) * xq.ndim)) & 1).astype(xq.dtype)
+        weights = (2.0**ks / dac.n_levels).astype(xq.dtype)
+        u = sign[None] * bits
+        # Straight-through: the weighted sum of phases equals q(x); put its gradient on
+        # phase 0 so d(sum_k w_k u_k)/dx = 1.
+        u = u.at[0].add((xq - jax.lax.stop_gradient(xq)) / weights[0])
+        return u, weights
+
+    def schedule(self, dac, xq):
+        u, weights = self.phases(dac, jax.lax.stop_gradient(xq))
+        return u * dac.v_read, jnp.full(weights.shape, dac.t_read_s, xq.dtype), weights
+
+
 # ---- DACs ------------------------------------------------------------------------------------
 class AbstractDAC(eqx.Module):
     """Input digital-to-analog converter: normalised inputs -> word-line drives.
@@ -83,9 +209,10 @@ class AbstractDAC(eqx.Module):
         v_read: read voltage [V] for input 1.
         t_read_s: read pulse width [s] (full-scale width for pulse-width encoding, width of
             each bit for bit-serial).
-        encoding: ``"amplitude"`` (voltage proportional to x), ``"pulse_width"`` (+-v_read
-            for a time proportional to |x|: the cells only ever see v_read),
-            ``"bit_serial"`` (one read per magnitude bit, shift-and-add after the ADC).
+        encoding: an :class:`AbstractDACEncoding`: :class:`AmplitudeEncoding` (voltage
+            proportional to x), :class:`PulseWidthEncoding` (+-v_read for a time
+            proportional to |x|: the cells only ever see v_read), :class:`BitSerialEncoding`
+            (one read per magnitude bit, shift-and-add after the ADC).
         fom_j: energy per conversion step [J]; energy per conversion ``fom_j * 2**bits``.
 
     Abstract method: :meth:`drive_noise` (what the analog drive adds to the ideal levels)."""
@@ -93,15 +220,23 @@ class AbstractDAC(eqx.Module):
     bits: eqx.AbstractVar[int | None]
     v_read: eqx.AbstractVar[float]
     t_read_s: eqx.AbstractVar[float]
-    encoding: eqx.AbstractVar[str]
+    encoding: eqx.AbstractVar[AbstractDACEncoding]
     fom_j: eqx.AbstractVar[float]
 
     def __check_init__(self):
         _check_bits("DAC", self.bits)
-        if self.encoding not in _ENCODINGS:
-            raise ValueError(f"DAC encoding must be one of {_ENCODINGS}, got {self.encoding!r}")
-        if self.encoding == "bit_serial" and self.bits is None:
-            raise ValueError("DAC encoding 'bit_serial' needs a finite number of bits")
+        enc = self.encoding
+        if not isinstance(enc, AbstractDACEncoding):
+            choices = (
+                "xbar.AmplitudeEncoding(), xbar.PulseWidthEncoding(), xbar.BitSerialEncoding()"
+            )
+            new = _ENCODING_CLASSES.get(enc) if isinstance(enc, str) else None
+            hint = f"use encoding=xbar.{new}()" if new else f"use one of {choices}"
+            raise ValueError(f"DAC encoding must be an encoding object; got {enc!r}: {hint}")
+        if enc.needs_bits and self.bits is None:
+            raise ValueError(
+                f"DAC encoding {type(enc).__name__}() needs a finite number of bits; got bits=None"
+            )
         check_positive("v_read", self.v_read, "V")
         check_positive("t_read_s", self.t_read_s, "s")
         check_nonnegative("fom_j", self.fom_j, "J")
@@ -117,8 +252,8 @@ class AbstractDAC(eqx.Module):
 
     @property
     def n_phases(self) -> int:
-        """Read phases per input (``bits - 1`` for bit-serial, else 1)."""
-        return self.bits - 1 if self.encoding == "bit_serial" else 1
+        """Read phases (ADC conversions) per input (``bits - 1`` for bit-serial, else 1)."""
+        return self.encoding.n_phases(self)
 
     def quantize(self, x: Float[Array, "*b m"]) -> Float[Array, "*b m"]:
         """Inputs clipped to ``[-1, 1]`` and rounded to the DAC levels (STE gradient)."""
@@ -136,23 +271,17 @@ class AbstractDAC(eqx.Module):
         have a single phase ``u = q(x)``; bit-serial has ``bits - 1`` phases of
         ``sign(x) * bit_k`` with weights ``2**k / (2**(bits-1) - 1)``. With ``key`` the
         drives carry the converter's noise (:meth:`drive_noise`)."""
-        xq = self.quantize(x)
-        if self.encoding != "bit_serial":
-            u, weights = xq[None], jnp.ones((1,), xq.dtype)
-        else:
-            n_bits = self.bits - 1
-            mag = jax.lax.stop_gradient(jnp.round(jnp.abs(xq) * self.n_levels)).astype(jnp.int32)
-            sign = jax.lax.stop_gradient(jnp.sign(xq))
-            ks = jnp.arange(n_bits)
-            bits = ((mag[None] >> ks.reshape((-1,) + (1,) * xq.ndim)) & 1).astype(xq.dtype)
-            weights = (2.0**ks / self.n_levels).astype(xq.dtype)
-            u = sign[None] * bits
-            # Straight-through: the weighted sum of phases equals q(x); put its gradient on
-            # phase 0 so d(sum_k w_k u_k)/dx = 1.
-            u = u.at[0].add((xq - jax.lax.stop_gradient(xq)) / weights[0])
+        u, weights = self.encoding.phases(self, self.quantize(x))
         if key is not None:
             u = self.drive_noise(u, key)
         return u, weights
+
+    def schedule(
+        self, x: Float[Array, "*b m"]
+    ) -> tuple[Float[Array, "s *b m"], Float[Array, " s"], Float[Array, " s"]]:
+        """The noiseless physical drive of input ``x``: row voltages [V], slot durations
+        [s] and digital weights (:meth:`AbstractDACEncoding.schedule`), no gradient."""
+        return self.encoding.schedule(self, jax.lax.stop_gradient(self.quantize(x)))
 
     def energy_per_conversion_j(self) -> float:
         """Energy of one conversion [J] (Walden form; 0 when ideal)."""
@@ -168,7 +297,7 @@ class DAC(AbstractDAC):
     bits: int | None = eqx.field(default=8, static=True)
     v_read: float = 0.2
     t_read_s: float = 250e-9
-    encoding: str = eqx.field(default="amplitude", static=True)
+    encoding: AbstractDACEncoding = AmplitudeEncoding()
     fom_j: float = 1e-15
 
     def drive_noise(self, u, key):
@@ -189,7 +318,7 @@ class NoisyDAC(AbstractDAC):
     bits: int | None = eqx.field(default=8, static=True)
     v_read: float = 0.2
     t_read_s: float = 250e-9
-    encoding: str = eqx.field(default="amplitude", static=True)
+    encoding: AbstractDACEncoding = AmplitudeEncoding()
     fom_j: float = 1e-15
     noise_v: float = 1e-3
 
@@ -221,9 +350,14 @@ class SenseAmp(eqx.Module):
         check_finite("offset_a", self.offset_a)
         check_nonnegative("noise_a", self.noise_a, "A")
 
+    @property
+    def noiseless(self) -> bool:
+        """Whether ``noise_a`` is a concrete zero (reads then draw nothing here)."""
+        return isinstance(self.noise_a, (int, float)) and self.noise_a == 0
+
     def __call__(self, i: Float[Array, "*b n"], key: PRNGKeyArray | None = None):
         out = i + self.offset_a
-        if key is not None:
+        if key is not None and not self.noiseless:
             out = out + self.noise_a * jax.random.normal(key, i.shape, i.dtype)
         return self.gain * out
 
@@ -358,9 +492,13 @@ __all__ = [
     "ADC",
     "AbstractADC",
     "AbstractDAC",
+    "AbstractDACEncoding",
+    "AmplitudeEncoding",
+    "BitSerialEncoding",
     "DAC",
     "NoisyADC",
     "NoisyDAC",
+    "PulseWidthEncoding",
     "SenseAmp",
     "ideal_adc",
     "ideal_dac",

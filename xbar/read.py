@@ -230,7 +230,7 @@ def _solve_read(xb, g, v, t_s, weights, mode):
     cells of (chord) conductance ``g``, or for ``"nonlinear"`` the device law scaled by
     ``g`` over the noiseless chord conductances (one read-noise draw), in the cell stack
     of the crossbar (``xbar.solve(..., cell=xb.cell)``)."""
-    if mode == "solve" or xb.dac.encoding == "pulse_width" or weights is not None:
+    if mode == "solve" or not xb.dac.encoding.phases_are_drives or weights is not None:
         return xb.mapping.combine(_solve_batched(g, v, None, Passive(), xb.wiring))
     state = xb.device_state(t_s)
     g0 = xb.conductances(t_s)

@@ -115,7 +115,11 @@ X = jax.random.uniform(jax.random.PRNGKey(4), (6, 9), minval=-1.2, maxval=1.2)
 
 
 @pytest.mark.parametrize("dac", DACS, ids=lambda v: type(v).__name__)
-@pytest.mark.parametrize("encoding", ["amplitude", "pulse_width", "bit_serial"])
+@pytest.mark.parametrize(
+    "encoding",
+    [xbar.AmplitudeEncoding(), xbar.PulseWidthEncoding(), xbar.BitSerialEncoding()],
+    ids=lambda e: type(e).__name__,
+)
 def test_dac_contract(dac, encoding):
     d = dataclasses.replace(dac, encoding=encoding)
     u, w = d.phases(X)

@@ -71,7 +71,7 @@ def test_adc_alone_errs_by_at_most_half_an_lsb():
 
 def test_dac_alone_equals_product_of_quantised_inputs():
     w, x = _weights(), _inputs()
-    for enc in ("amplitude", "pulse_width", "bit_serial"):
+    for enc in (xbar.AmplitudeEncoding(), xbar.PulseWidthEncoding(), xbar.BitSerialEncoding()):
         dac = xbar.DAC(bits=4, encoding=enc)
         y = _pcm_xbar(w, dac=dac).mvm(x)
         xq = np.round(np.asarray(x) * 7) / 7
@@ -312,7 +312,7 @@ def test_read_noise_is_independent_per_read_unless_snapshot():
     np.testing.assert_array_equal(y[0], y[1])  # one draw of the array for the whole call
     # bit-serial phases are separate reads too: the phases of one input see different noise,
     # so the result differs from the amplitude read of the quantised input
-    bs = eqx.tree_at(lambda c: c.dac, xb, xbar.DAC(bits=4, encoding="bit_serial"))
+    bs = eqx.tree_at(lambda c: c.dac, xb, xbar.DAC(bits=4, encoding=xbar.BitSerialEncoding()))
     assert np.all(np.asarray(bs.mvm(x, k))[0] != np.asarray(bs.mvm(x, k))[1])
 
 

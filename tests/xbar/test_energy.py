@@ -67,7 +67,7 @@ def test_zero_wires_give_cell_energy_only():
 
 
 def test_converter_energy_and_latency_counts():
-    dac = xbar.DAC(bits=5, v_read=0.3, encoding="bit_serial", fom_j=2e-15)
+    dac = xbar.DAC(bits=5, v_read=0.3, encoding=xbar.BitSerialEncoding(), fom_j=2e-15)
     xb = _xb(xbar.Wiring.ideal(), dac)
     xb = xb.__class__(
         **{**xb.__dict__, "adc": xbar.ADC(bits=8, fom_j=1e-14, rate_hz=1e8, cols_per_adc=2)}
@@ -79,7 +79,7 @@ def test_converter_energy_and_latency_counts():
 
 
 def test_pulse_width_energy_scales_with_duty():
-    dac = xbar.DAC(bits=4, v_read=0.3, encoding="pulse_width")
+    dac = xbar.DAC(bits=4, v_read=0.3, encoding=xbar.PulseWidthEncoding())
     xb = _xb(xbar.Wiring.ideal(), dac)
     g = np.asarray(xb.conductances())
     x = jnp.full((9,), 3 / 7)

@@ -32,7 +32,7 @@ def test_adc_column_calibration_is_affine():
 
 
 def test_dac_levels_and_bit_serial_phases_recombine():
-    dac = xbar.DAC(bits=5, encoding="bit_serial")
+    dac = xbar.DAC(bits=5, encoding=xbar.BitSerialEncoding())
     x = jax.random.uniform(jax.random.PRNGKey(0), (7, 9), minval=-1.2, maxval=1.2)
     xq = dac.quantize(x)
     assert np.max(np.abs(xq - np.clip(x, -1, 1))) <= 0.5 / 15 + 1e-12
@@ -99,3 +99,120 @@ def test_calibrate_columns_removes_per_column_gain_and_offset():
     np.testing.assert_allclose(xbar.calibrate_columns(ideal, w).adc.col_gain, 1.0, rtol=1e-9)
     with pytest.raises(ValueError, match="does not respond"):
         xbar.calibrate_columns(xb, w.at[:, 0].multiply(-1.0))  # column 0 reads -w
+
+
+# ---- input encodings: one contract for every member ---------------------------------------
+ENCODINGS = [xbar.AmplitudeEncoding(), xbar.PulseWidthEncoding(), xbar.BitSerialEncoding()]
+X_ENC = jax.random.uniform(jax.random.PRNGKey(3), (5, 6), minval=-1.2, maxval=1.2)
+
+
+def _dacs(enc):
+    bits = (3, 5, 8) if enc.needs_bits else (3, 5, 8, None)
+    return [xbar.DAC(bits=b, v_read=0.25, t_read_s=100e-9, encoding=enc) for b in bits]
+
+
+@pytest.mark.parametrize("enc", ENCODINGS, ids=lambda e: type(e).__name__)
+def test_encoding_contract(enc):
+    for dac in _dacs(enc):
+        xq = np.asarray(dac.quantize(X_ENC))
+        if dac.bits is not None:  # the levels k / L, L = 2**(bits-1) - 1
+            L = 2 ** (dac.bits - 1) - 1
+            np.testing.assert_allclose(xq * L, np.round(np.clip(X_ENC, -1, 1) * L), atol=1e-9)
+        # logical phases reconstruct the quantised input
+        u, w = dac.phases(X_ENC)
+        k = dac.n_phases
+        assert u.shape == (k,) + X_ENC.shape and w.shape == (k,)
+        np.testing.assert_allclose(np.tensordot(w, u, axes=1), xq, atol=1e-12)
+        # physical drive: the charge balance sum_s w_s v_s dt_s = q v_read t_read, the
+        # slots last n_phases * t_read, drives never beyond v_read
+        v, dt, ws = dac.schedule(X_ENC)
+        assert v.shape[1:] == X_ENC.shape and dt.shape == ws.shape == v.shape[:1]
+        charge = np.tensordot(np.asarray(ws * dt), np.asarray(v), axes=1)
+        # (an ideal DAC's pulse width is resolved in 255 time slots: within half a slot)
+        coarse = dac.bits is None and isinstance(enc, xbar.PulseWidthEncoding)
+        tol = 0.25 * 100e-9 / 510 if coarse else 1e-24
+        np.testing.assert_allclose(
+            charge, xq * 0.25 * 100e-9, rtol=0 if coarse else 1e-12, atol=tol
+        )
+        assert float(jnp.sum(dt)) == pytest.approx(k * 100e-9, rel=1e-12)
+        assert np.all(np.abs(np.asarray(v)) <= 0.25 * (1 + 1e-12))
+        if not isinstance(enc, xbar.AmplitudeEncoding):  # the cells only see 0 or +-v_read
+            assert set(np.unique(np.abs(np.asarray(v))).round(12)) <= {0.0, 0.25}
+        if enc.phases_are_drives:  # the phases are the drives
+            np.testing.assert_allclose(np.asarray(v), np.asarray(u) * 0.25, atol=1e-15)
+        # jit and vmap equal the eager call
+        uj, wj = jax.jit(dac.phases)(X_ENC)
+        np.testing.assert_array_equal(uj, u)
+        np.testing.assert_array_equal(wj, w)
+        vj, dtj, _ = jax.jit(dac.schedule)(X_ENC)
+        np.testing.assert_array_equal(vj, v)
+        np.testing.assert_array_equal(dtj, dt)
+        uv, _ = jax.vmap(dac.phases)(X_ENC)
+        np.testing.assert_array_equal(jnp.moveaxis(uv, 0, 1), u)
+        vv, _, _ = jax.vmap(dac.schedule)(X_ENC)
+        np.testing.assert_array_equal(jnp.moveaxis(vv, 0, 1), v)
+
+        # straight-through gradient of the recombined input: 1 inside the range
+        def recombined(x, dac=dac, w=w):
+            return jnp.sum(jnp.tensordot(w, dac.phases(x)[0], axes=1))
+
+        g = jax.grad(recombined)(X_ENC * 0.5)
+        np.testing.assert_allclose(g, 1.0)
+
+
+@pytest.mark.parametrize("enc", ENCODINGS, ids=lambda e: type(e).__name__)
+def test_encoding_read_energy_and_latency_accounting(enc):
+    # no wires, linear cells: E = sum_s dt_s sum_ij G_ij v_si^2; converters per phase
+    pcm = xbar.devices.PCMStatistical()
+    mp = xbar.DifferentialMapping(g_min=1e-6, g_max=25e-6)
+    w = jax.random.uniform(jax.random.PRNGKey(0), (6, 3), minval=-1, maxval=1)
+    dac = xbar.DAC(bits=4, v_read=0.25, encoding=enc, fom_j=2e-15)
+    adc = xbar.ADC(bits=6, fom_j=1e-14, rate_hz=1e8, cols_per_adc=2)
+    xb = xbar.Crossbar.create(
+        pcm,
+        (6, 3),
+        mapping=mp,
+        wiring=xbar.Wiring.ideal(),
+        dac=dac,
+        adc=adc,
+        state=pcm.program(None, mp.to_conductance(w)),
+    )
+    x = X_ENC[:2]
+    e = xbar.read_energy(xb, x)
+    g = np.asarray(xb.conductances())  # (6, 6): differential pairs
+    q = np.asarray(dac.quantize(x))
+    # every encoding delivers sum_ij G_ij v_i^2 t over its slots; only the profile differs
+    if isinstance(enc, xbar.AmplitudeEncoding):
+        expect = 250e-9 * np.sum(g * (q[:, :, None] * 0.25) ** 2, (-2, -1))
+    else:  # rows at 0 or +-v_read for a fraction |q| of t_read (bit-serial: per bit phase)
+        if isinstance(enc, xbar.PulseWidthEncoding):
+            frac = np.abs(q)
+        else:
+            mag = np.round(np.abs(q) * 7).astype(int)
+            frac = sum((mag >> b) & 1 for b in range(3)).astype(float)
+        expect = 250e-9 * np.sum(g * (frac[:, :, None] * 0.25**2), (-2, -1))
+    np.testing.assert_allclose(e.array, expect, rtol=1e-12)
+    k = dac.n_phases
+    assert k == (3 if isinstance(enc, xbar.BitSerialEncoding) else 1)
+    m, n = xb.shape
+    np.testing.assert_allclose(e.dac, k * m * 2e-15 * 2**4)
+    np.testing.assert_allclose(e.adc, k * n * 1e-14 * 2**6)
+    assert float(e.latency_s) == pytest.approx(k * (250e-9 + min(2, n) / 1e8))
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [
+        ("amplitude", "AmplitudeEncoding"),
+        ("pulse_width", "PulseWidthEncoding"),
+        ("bit_serial", "BitSerialEncoding"),
+    ],
+)
+def test_old_encoding_strings_name_the_new_classes(old, new):
+    for cls in (xbar.DAC, xbar.NoisyDAC):
+        with pytest.raises(ValueError, match=f"xbar.{new}"):
+            cls(encoding=old)
+    with pytest.raises(ValueError, match="BitSerialEncoding.*bits"):
+        xbar.DAC(bits=None, encoding=xbar.BitSerialEncoding())
+    with pytest.raises(ValueError, match="encoding"):
+        xbar.DAC(encoding=3)
