@@ -35,6 +35,16 @@ rise is a SET pulse on ``G+``; a fall is a RESET pulse on ``G+`` or, with
 with an abrupt RESET such as PCM; Burr et al., IEEE TED 62:3498, 2015; Boybat et al.,
 Nat. Commun. 9:2514, 2018).
 
+Computation (exact, no physics changed): under V/2 biasing a cell on neither a driven
+row nor a driven column sees 0 V and keeps its state, so without ``ir_drop`` the device
+dynamics (:func:`xbar.pulses.pulse_cells`, the per-cell core of :func:`xbar.apply_pulses`) are
+evaluated only on the driven rows and the driven columns, in chunks of lines gathered
+from the array (device-to-device parameters and stuck masks gathered with them), and
+scattered back; a phase with more driven lines than that saves is computed on the whole
+array. For a deterministic device the result is that of :func:`xbar.apply_pulses` on
+the whole array; with cycle-to-cycle noise every cell gets its own independent draws
+(``Coincidence(lines_only=False)`` computes every cell).
+
 Costs: :class:`Delivery` counts the phases that had at least one driven row and column;
 ``time_s`` is the sum of their pulse widths (the phases run one after another), and
 ``energy_j`` the array's energy of every cell for every phase (selected and
@@ -57,6 +67,7 @@ from jaxtyping import Array, Float, Int
 
 import xbar
 from xbar import devices
+from xbar.pulses import pulse_cells
 
 __all__ = ["Coincidence", "Delivery", "LinearSynapse", "LinearSynapseState", "deliver"]
 
@@ -141,6 +152,12 @@ class Coincidence(eqx.Module):
             ir_drop=True)``).
         device_noise: pass a key to the device's pulse model (cycle-to-cycle noise);
             False gives the deterministic device (the pulse decisions stay random).
+        lines_only: without ``ir_drop``, evaluate the device dynamics only on the driven
+            lines (module docstring; same result); False: on every cell. Under ``vmap``
+            the choice between the two paths runs both (``lax.cond``): set False there.
+        line_chunk: lines gathered per chunk on that path (static; None: 1/32 of the
+            rows or columns, and the whole-array path for arrays under 65536 cells,
+            where gathering does not pay).
     """
 
     dw_pulse: float
@@ -152,6 +169,8 @@ class Coincidence(eqx.Module):
     set_only: bool = eqx.field(default=False, static=True)
     ir_drop: bool = eqx.field(default=False, static=True)
     device_noise: bool = eqx.field(default=True, static=True)
+    lines_only: bool = eqx.field(default=True, static=True)
+    line_chunk: int | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
         if isinstance(self.dw_pulse, (int, float)) and not self.dw_pulse > 0:
@@ -160,6 +179,12 @@ class Coincidence(eqx.Module):
             val = getattr(self, name)
             if isinstance(val, (int, float)) and not val > 0:
                 raise ValueError(f"{name} must be positive [s], got {val}")
+        if self.line_chunk is not None and not (
+            isinstance(self.line_chunk, int) and self.line_chunk >= 1
+        ):
+            raise ValueError(
+                f"line_chunk must be None or a positive integer, got {self.line_chunk!r}"
+            )
         if not (isinstance(self.n_slots, int) and self.n_slots >= 1):
             raise ValueError(f"n_slots must be a positive integer, got {self.n_slots!r}")
 
@@ -212,6 +237,91 @@ def _physical_columns(xb, b_pos, b_neg, set_only):
     return jnp.concatenate([b_pos, pad]), jnp.concatenate([b_neg, pad])
 
 
+_MIN_CELLS = 65536  # below this the whole-array path is used (automatic chunking)
+
+
+def _per_cell_leaves_ok(device, shape) -> bool:
+    """True when every array parameter of ``device`` is a scalar or a 2-D array
+    broadcastable to the physical ``shape`` (so it can be gathered with the cells)."""
+    for leaf in jax.tree_util.tree_leaves(device):
+        nd = jnp.ndim(leaf)
+        if nd == 0:
+            continue
+        if nd != 2 or any(s not in (1, t) for s, t in zip(jnp.shape(leaf), shape, strict=True)):
+            return False
+    return True
+
+
+def _take(tree, idx, axis, shape):
+    """Lines ``idx`` along ``axis`` of every 2-D leaf of ``tree`` (broadcast to ``shape``
+    first); scalars are kept."""
+
+    def one(x):
+        if jnp.ndim(x) == 0:
+            return x
+        return jnp.take(jnp.broadcast_to(x, shape), idx, axis=axis)
+
+    return jax.tree_util.tree_map(one, tree)
+
+
+def _pulse_lines(xb, state, row_v, col_v, rows_on, cols_on, width, key, chunk):
+    """``(state, energy)`` after the pulse ``row_v[i] - col_v[j]``, given that cells on
+    neither a driven row (``rows_on``) nor a driven column (``cols_on``) see 0 V: the
+    device dynamics run on the driven lines only (module docstring)."""
+    m, p = row_v.shape[0], col_v.shape[0]
+    dev, stuck = xb.device, xb.stuck
+    dtype = row_v.dtype
+    # rows and columns per chunk
+    c_r = min(m, chunk if chunk is not None else max(1, -(-m // 32)))
+    c_c = min(p, chunk if chunk is not None else max(1, -(-p // 32)))
+    n_r = jnp.sum(rows_on)
+    n_c = jnp.sum(cols_on)
+    k_r = (n_r + c_r - 1) // c_r  # chunks of rows and columns to run
+    k_c = (n_c + c_c - 1) // c_c
+
+    def full(_):
+        return pulse_cells(dev, stuck, state, row_v[:, None] - col_v[None, :], width, key)
+
+    def lines(_):
+        # indices of the driven lines, padded (to whole chunks) with line 0: a padded line
+        # is computed with its true voltages, so writing it again changes nothing
+        idx_r = jnp.nonzero(rows_on, size=-(-m // c_r) * c_r, fill_value=0)[0]
+        idx_c = jnp.nonzero(cols_on, size=-(-p // c_c) * c_c, fill_value=0)[0]
+        energy = jnp.zeros((m, p), dtype)
+
+        def run(i, carry, axis, idx_all, c, k0):
+            out, e = carry
+            idx = jax.lax.dynamic_slice(idx_all, (i * c,), (c,))
+            sub = _take(state, idx, axis, (m, p))
+            sub_dev = _take(dev, idx, axis, (m, p))
+            sub_stuck = None if stuck is None else _take(stuck, idx, axis, (m, p))
+            if axis == 0:
+                v = row_v[idx][:, None] - col_v[None, :]
+            else:
+                v = row_v[:, None] - col_v[idx][None, :]
+            k = None if key is None else jax.random.fold_in(key, k0 + i)
+            new, en = pulse_cells(sub_dev, sub_stuck, sub, v, width, k)
+            if axis == 0:
+                out = jax.tree_util.tree_map(lambda o, x: o.at[idx].set(x), out, new)
+                e = e.at[idx].set(en.astype(dtype))
+            else:
+                out = jax.tree_util.tree_map(lambda o, x: o.at[:, idx].set(x), out, new)
+                e = e.at[:, idx].set(en.astype(dtype))
+            return out, e
+
+        carry = (state, energy)
+        # columns first, then rows, each from the state before the pulse (a selected cell
+        # is computed in both and the row result is kept)
+        carry = jax.lax.fori_loop(
+            0, k_c, lambda i, c: run(i, c, 1, idx_c, c_c, jnp.asarray(m, jnp.int32)), carry
+        )
+        carry = jax.lax.fori_loop(0, k_r, lambda i, c: run(i, c, 0, idx_r, c_r, 0), carry)
+        return carry
+
+    cheaper = k_r * c_r * p + k_c * c_c * m < m * p
+    return jax.lax.cond(cheaper, lines, full, None)
+
+
 def deliver(
     xb: xbar.Crossbar,
     asked: Float[Array, "m n"],
@@ -259,6 +369,14 @@ def deliver(
     q_pos = jnp.clip(jnp.maximum(cols, 0.0) * scale, 0.0, 1.0)
     q_neg = jnp.clip(jnp.maximum(-cols, 0.0) * scale, 0.0, 1.0)
 
+    lines = (
+        scheme.lines_only
+        and not scheme.ir_drop
+        and _per_cell_leaves_ok(xb.device, (m, p))
+        and (xb.stuck is None or jnp.ndim(xb.stuck) == 2)
+        and (scheme.line_chunk is not None or m * p >= _MIN_CELLS)
+    )
+
     def phase(carry, rows_on, cols_on, v, width, k):
         # the carry holds the device state, not the crossbar (its static parts stay out
         # of the loops)
@@ -267,20 +385,24 @@ def deliver(
         def do(c):
             state, pulses, energy, wire_e, time_s, phases = c
             row_v, col_v = xbar.bias_scheme((m, p), rows_on, cols_on, v, "V/2")
-            xb_n, rep = xbar.apply_pulses(
-                xb.with_state(state),
-                row_v.astype(dtype),
-                col_v.astype(dtype),
-                width,
-                k if scheme.device_noise else None,
-                ir_drop=scheme.ir_drop,
-            )
+            row_v, col_v = row_v.astype(dtype), col_v.astype(dtype)
+            k_dev = k if scheme.device_noise else None
+            if lines:
+                new_state, e_cells = _pulse_lines(
+                    xb, state, row_v, col_v, rows_on, cols_on, width, k_dev, scheme.line_chunk
+                )
+                e_wire = jnp.zeros((), dtype)
+            else:
+                xb_n, rep = xbar.apply_pulses(
+                    xb.with_state(state), row_v, col_v, width, k_dev, ir_drop=scheme.ir_drop
+                )
+                new_state, e_cells, e_wire = xb_n.state, rep.energy_j, rep.wire_energy_j
             hit = (rows_on[:, None] & cols_on[None, :]).astype(jnp.int32)
             return (
-                xb_n.state,
+                new_state,
                 pulses + hit,
-                energy + rep.energy_j.astype(dtype),
-                wire_e + rep.wire_energy_j.astype(dtype),
+                energy + e_cells.astype(dtype),
+                wire_e + e_wire.astype(dtype),
                 time_s + jnp.asarray(width, dtype),
                 phases + 1,
             )

@@ -155,3 +155,87 @@ def test_stanford_pku_delivers_signed_state_dependent_changes():
     # the same request moves a device at a smaller gap further (state dependence), and
     # SET and RESET steps differ (asymmetry)
     assert d[0, 0] > 1.5 * d[1, 0] and abs(d[0, 0] + d[0, 1]) > 0.1 * d[0, 0]
+
+
+def _random_factors(key, m, n):
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    rows = jnp.stack(
+        [(jax.random.uniform(k1, (m,)) < 0.3) * 1.0, (jax.random.uniform(k2, (m,)) < 0.1) * 1.0]
+    )
+    cols = jnp.stack(
+        [
+            (jax.random.uniform(k3, (n,)) < 0.3) * 0.02,
+            (jax.random.uniform(k4, (n,)) < 0.4) * -0.02,
+        ]
+    )
+    return rows, cols
+
+
+@pytest.mark.parametrize("name", ["linear", "pku-spread-faults", "pcm-differential"])
+def test_driven_lines_path_equals_apply_pulses_on_every_cell(name):
+    # Under V/2 only cells on a driven line see a voltage: evaluating the device on those
+    # lines (in chunks) must give what xbar.apply_pulses gives on the whole array.
+    m, n = 24, 19
+    k = jax.random.PRNGKey(4)
+    kw = {}
+    if name == "linear":
+        dev, sch = transfer.LinearSynapse(dg=DG), dict(dw_pulse=DW, v_set=1.0, v_reset=-1.0)
+    elif name == "pku-spread-faults":
+        dev = devices.StanfordPKU(n_substeps=2)
+        sch = dict(dw_pulse=0.02, v_set=1.45, v_reset=-1.3, width_set_s=5e-9, device_noise=False)
+        kw = dict(
+            gap=1.4e-9,
+            variability={"vel0": 0.2},
+            faults=devices.StuckAtFaults(p_on=0.05, p_off=0.05),
+            key=jax.random.PRNGKey(1),
+        )
+    else:
+        dev = devices.PCMStatistical()
+        sch = dict(dw_pulse=0.02, v_set=1.0, v_reset=-1.0, device_noise=False, set_only=True)
+        kw = dict(mapping=xbar.DifferentialMapping(g_min=0.0, g_max=25e-6))
+    kw.setdefault("mapping", MAP)
+    xb = xbar.Crossbar.create(dev, (m, n), wiring=xbar.Wiring.ideal(), **kw)
+    rows, cols = _random_factors(k, m, n)
+    asked = rows.T @ cols
+    out = {}
+    for lines_only in (True, False):
+        s = transfer.Coincidence(**sch, lines_only=lines_only, line_chunk=3)
+        new, rep = jax.jit(
+            lambda x, kk, s=s: transfer.deliver(x, asked, s, kk, factors=(rows, cols))
+        )(xb, k)
+        out[lines_only] = (new.weights(), rep)
+    (w1, r1), (w0, r0) = out[True], out[False]
+    assert int(r1.pulses.sum()) > 10 and float(jnp.max(jnp.abs(w1 - xb.weights()))) > 0
+    np.testing.assert_allclose(w1, w0, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(r1.pulses, r0.pulses)
+    np.testing.assert_allclose(r1.energy_j, r0.energy_j, rtol=1e-9, atol=1e-30)
+    assert int(r1.phases) == int(r0.phases)
+
+
+def test_driven_lines_path_with_noise_draws_like_the_whole_array():
+    # cycle-to-cycle noise on the driven-lines path: each cell its own draw, the same
+    # distribution as on the whole array (PCMStatistical: no write threshold, so selected
+    # and half-selected cells step alike)
+    m, n = 64, 48
+    dev = devices.PCMStatistical()
+    xb = xbar.Crossbar.create(dev, (m, n), mapping=MAP, wiring=xbar.Wiring.ideal())
+    r_on = np.arange(m) % 4 == 0
+    c_on = np.r_[np.arange(n) % 3 == 0, False]
+    rows = jnp.asarray(r_on, float)[None]
+    cols = 0.02 * jnp.asarray(c_on[:-1], float)[None]
+    asked = rows.T @ cols
+    stats = {}
+    for lines_only in (True, False):
+        s = transfer.Coincidence(dw_pulse=0.02, v_set=1.0, lines_only=lines_only, line_chunk=5)
+        g = jax.vmap(
+            lambda kk, s=s: transfer.deliver(xb, asked, s, kk, factors=(rows, cols))[0].state.g_prog
+        )(jax.random.split(jax.random.PRNGKey(2), 4))
+        g = np.asarray(g)
+        sel = g[:, r_on][:, :, c_on]
+        half = np.concatenate([g[:, r_on][:, :, ~c_on].ravel(), g[:, ~r_on][:, :, c_on].ravel()])
+        assert np.all(g[:, ~r_on][:, :, ~c_on] == 0.0)  # unbiased cells untouched
+        stats[lines_only] = (sel.mean(), sel.std(), half.mean(), half.std())
+        pos = sel[sel > 0]  # (a clamp at 0 repeats the value 0)
+        assert pos.size > 0.5 * sel.size and len(np.unique(pos)) == pos.size  # own draws
+    for a, b in zip(stats[True], stats[False], strict=True):
+        assert abs(a - b) < 0.1 * abs(b)
