@@ -71,7 +71,7 @@ from .surrogate import ATan, Boxcar, FastSigmoid, StraightThrough, SuperSpike, T
 from .train import EarlyStopping, FitResult, fit, score
 from .transfer import Coincidence, Delivery, LinearSynapse, LinearSynapseState, deliver
 from .unsupervised import LearningStats, WTATrainer, assign_labels, predict
-from .waveforms import SpikeWaveform, learning_window, overlap_voltage
+from .waveforms import SpikeWaveform, learning_window, overlap_voltage, pair_learning_window
 
 __all__ = [
     "CrossbarSynapse",
@@ -104,6 +104,7 @@ __all__ = [
     "SpikeWaveform",
     "learning_window",
     "overlap_voltage",
+    "pair_learning_window",
     "EarlyStopping",
     "FitResult",
     "fit",

@@ -27,6 +27,23 @@ tail around the peak (a peak between two tails) a symmetric window.
 
 with ``a_tail`` signed (positive: the usual opposite-sign tail) and an optional
 pre-peak tail of duration ``t_lead`` and amplitude ``a_lead`` (for symmetric windows).
+Unipolar devices (PCM): both polarities heat the cell, and RESET (melt-quench) is abrupt,
+so one PCM cell cannot give the bipolar window above. The literature uses a two-device
+synapse (Bichler et al., IEEE Trans. Electron Devices 59(8), 2206 (2012); Suri et al.,
+IEDM 2011): a long-term-potentiation device ``G+`` and a long-term-depression device
+``G-``, both only ever crystallised step by step (partial SET), weight ``~ G+ - G-``.
+:func:`pair_learning_window` realises it with overlapping waveforms (our combination of
+that synapse with the overlap principle above): the post neuron drives the shared
+terminal with a peak alone (no tail); the pre neuron drives the ``G+`` line with its
+spike (peak, then the tail) and the ``G-`` line with the mirrored spike
+(:meth:`SpikeWaveform.mirrored`: the tail before the peak, the spike time being the
+peak, as in the pulse trains of Kuzum et al., Nano Lett. 12, 2179 (2012), which are
+centred on the spike). Pre before post: the post peak meets the pre tail on ``G+``,
+whose crystallisation grows with the summed amplitude, so ``dG+`` decays with ``dt``;
+on ``G-`` the post peak comes after the mirrored spike and acts alone (below the
+threshold switching voltage: nothing). Post before pre: the same on ``G-``. Window:
+``dG+(dt) - dG-(dt)``.
+
 Device speed sets the time scale: Stanford-PKU switches in nanoseconds at 1.3-1.5 V, so
 the default waveforms are nanosecond spikes (a time-scaled version of the millisecond
 waveforms of the papers; the shape of the window in units of the tail time constant is
@@ -40,7 +57,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-__all__ = ["SpikeWaveform", "learning_window", "overlap_voltage"]
+__all__ = ["SpikeWaveform", "learning_window", "overlap_voltage", "pair_learning_window"]
 
 
 class SpikeWaveform(eqx.Module):
@@ -75,6 +92,20 @@ class SpikeWaveform(eqx.Module):
         v = jnp.where((t >= 0) & (t < self.t_peak), self.a_peak, 0.0)
         v = jnp.where((t >= self.t_peak) & (t < self.t_peak + self.t_tail), tail, v)
         return jnp.where((t < 0) & (t >= -self.t_lead), lead, v)
+
+    def mirrored(self) -> SpikeWaveform:
+        """The same spike with its tail moved ahead of the peak (``a_lead = a_tail``,
+        ``t_lead = t_tail``, no trailing tail): the ``G-`` line of
+        :func:`pair_learning_window`."""
+        return SpikeWaveform(
+            a_peak=self.a_peak,
+            t_peak=self.t_peak,
+            a_tail=0.0,
+            tau_tail=self.tau_tail,
+            t_tail=self.t_peak,
+            a_lead=self.a_tail,
+            t_lead=self.t_tail,
+        )
 
     @property
     def span(self):
@@ -126,3 +157,32 @@ def learning_window(
         return device.conductance(st, v_read) - g0
 
     return jax.vmap(one)(lags)
+
+
+def pair_learning_window(
+    device,
+    state,
+    lags_s: Float[Array, " k"],
+    *,
+    pre: SpikeWaveform,
+    post: SpikeWaveform,
+    dt_s: float,
+    state_minus=None,
+    v_read: float | None = None,
+) -> tuple[Float[Array, " k"], Float[Array, " k"]]:
+    """Learning window of a two-device synapse (``G+``, ``G-``, module docstring):
+    ``(dG+(lag), dG-(lag))`` [S]; the weight window is their difference.
+
+    ``G+`` sees ``v_post(t - lag) - v_pre(t)``, ``G-`` sees ``v_post(t - lag) -
+    v_pre_mirrored(t)`` (:meth:`SpikeWaveform.mirrored`); ``post`` should be a peak
+    without a tail (``a_tail = 0``). ``state`` is the state of ``G+`` and, unless
+    ``state_minus`` is given, of ``G-``. Each device integrates on a grid of ``dt_s``
+    as in :func:`learning_window`. For a device whose temperature relaxes between calls
+    of ``apply_pulse`` (the PCM model), choose ``dt_s`` equal to the peak width and lags
+    and times on that grid, so that every overlap is one pulse."""
+    lags = jnp.asarray(lags_s)
+    kw = dict(post=post, dt_s=dt_s, v_read=v_read)
+    d_plus = learning_window(device, state, lags, pre=pre, **kw)
+    st_m = state if state_minus is None else state_minus
+    d_minus = learning_window(device, st_m, lags, pre=pre.mirrored(), **kw)
+    return d_plus, d_minus
