@@ -69,7 +69,7 @@ def bench_read(m=1024, n=1024, b=256):
     read = eqx.filter_jit(lambda c, x, k: c.mvm(x, k))
     # One draw of every cell shared by the call (the per-cell path: M x P draws and the
     # per-cell noise model evaluated on every call).
-    snap = eqx.filter_jit(lambda c, x, k: c.mvm(x, k, read_noise="snapshot"))
+    snap = eqx.filter_jit(lambda c, x, k: c.mvm(x, k, read_noise=xbar.PerCall()))
     # The machine is shared: interleave the timings so that load affects all alike.
     t_plain, t_read, t_noiseless = [], [], []
     for _ in range(3):
@@ -159,7 +159,7 @@ def main(append=False, full=False, quick=False):
             "<= 5x CPU / 3x GPU",
         ),
         (
-            "same, read_noise='snapshot' (one per-cell draw per call)",
+            "same, read_noise=xbar.PerCall() (one per-cell draw per call)",
             "B256 1024x1024",
             f"{t_snap * 1e3:.1f} ms",
             f"{t_snap / t_plain:.2f}x",

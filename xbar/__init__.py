@@ -32,6 +32,16 @@ from .peripherals import (
 )
 from .programming import AbstractScheme, ProgramReport, ProgramResult, program
 from .pulses import PulseReport, PulseResult, apply_pulses, bias_scheme
+from .read_modes import (
+    AbstractNoiseDraw,
+    AbstractWirePath,
+    EffectiveMatrix,
+    LinearSolve,
+    NonlinearSolve,
+    NoWires,
+    PerCall,
+    PerRead,
+)
 from .results import RESULTS
 from .solve import Solution, effective_matrix, solve
 from .solvers import (
@@ -88,6 +98,14 @@ __all__ = [
     "LinePreconditioner",
     "March",
     "TiledCrossbar",
+    "AbstractNoiseDraw",
+    "AbstractWirePath",
+    "EffectiveMatrix",
+    "LinearSolve",
+    "NonlinearSolve",
+    "NoWires",
+    "PerCall",
+    "PerRead",
     "Wiring",
     "WriteVerify",
     "apply_pulses",

@@ -14,7 +14,9 @@ A :class:`Crossbar` holds
 * ``g_eff``: an optional cached effective matrix (``xbar.effective_matrix``) so that a
   read with IR drop costs one matrix product, with ``read_stats`` (the read-noise
   statistics of the logical columns), ``t_eff`` (the read time both belong to) and
-  ``gdc_alpha`` (the drift-compensation factor of that time, when asked for).
+  ``gdc_alpha`` (the drift-compensation factor of that time, when asked for);
+  ``noise_frozen`` marks a cached matrix that carries one draw of the device read noise
+  (:meth:`Crossbar.with_read_noise_frozen`).
 
 It is immutable: every operation returns a new crossbar. The read (:meth:`Crossbar.mvm`)
 is described in :mod:`xbar.read`, its read noise in :mod:`xbar.read_noise`.
@@ -24,6 +26,7 @@ Output units: normalised, ``y = x @ W`` for an ideal array (see :mod:`xbar.perip
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import equinox as eqx
@@ -37,10 +40,11 @@ from xbar.devices._checks import check_nonnegative
 
 from . import read as _read
 from . import read_noise as _noise
-from ._inputs import check_time, is_concrete
+from ._inputs import check_key, check_time, is_concrete
 from .cells import AbstractCell, Passive
 from .mapping import AbstractMapping, DifferentialMapping
 from .peripherals import ADC, DAC, AbstractADC, AbstractDAC, SenseAmp
+from .read_modes import AbstractNoiseDraw, AbstractWirePath, PerRead
 from .solve import effective_matrix, solve
 
 
@@ -113,6 +117,7 @@ class Crossbar(eqx.Module):
     read_stats: tuple | None = None
     t_eff: float | Array | None = None
     gdc_alpha: Array | None = None
+    noise_frozen: bool = eqx.field(default=False, static=True)
 
     @classmethod
     def create(
@@ -301,7 +306,8 @@ class Crossbar(eqx.Module):
     ) -> Crossbar:
         """A copy caching ``xbar.effective_matrix`` of the cell conductances at time ``t_s``.
 
-        Reads with ``ir_drop="effective"`` (or ``"auto"``) then cost one matrix product.
+        Reads with ``ir_drop=None`` (or ``xbar.EffectiveMatrix()``) then cost one matrix
+        product.
         The read-noise statistics at the same time are cached with it (``read_stats``,
         see :meth:`with_cached_matrix`); reads without ``t_s`` happen at ``t_s``, and a
         read that asks for another time raises (rebuild the cache for it). With
@@ -354,16 +360,53 @@ class Crossbar(eqx.Module):
         stats = _noise.read_stats(self, g_eff, self.device_state(t_s))
         return eqx.tree_at(
             lambda c: (c.g_eff, c.read_stats, c.t_eff, c.gdc_alpha),
-            self,
+            self._unfrozen(),
             (g_eff, stats, t_s, None),
             is_leaf=lambda x: x is None,
         )
+
+    def with_read_noise_frozen(
+        self, key: PRNGKeyArray, t_s: float | Array | None = None
+    ) -> Crossbar:
+        """A copy whose reads share one draw of the device read noise, kept across calls
+        (``xbar.PerCall`` over many calls, e.g. every time step of a network run; see
+        :mod:`xbar.read_modes`).
+
+        Every cell draws ``G_read / G`` once (``device.read_noise``, at the time of the cached
+        matrix), which scales its entries of the effective matrix (first order in the wire
+        resistance, exact without wires, as the per-read path does); reads then draw no
+        device read noise (DAC, sense-amplifier and ADC noise stay per read). A crossbar
+        without a cached matrix, or asked for ``t_s``, first caches the matrix of time
+        ``t_s`` (the effective matrix with resistive wires, else the cell conductances).
+        Reads must go through the cached matrix."""
+        key = check_key("key", key)
+        if key is None:
+            raise ValueError("key must be a PRNG key (the read-noise draw), got None")
+        if self.g_eff is None or t_s is not None:
+            g = self.conductances(t_s)
+            g_eff = g if self.wiring.is_ideal else self._effective(g, None)
+            base = self.with_cached_matrix(g_eff, t_s)
+        else:
+            base = self._unfrozen()
+        state = base.device_state(base.t_eff)
+        g_dev = base.device.conductance(state, base.dac.v_read)
+        ratio = _read._ratio(base, state, g_dev, key)
+        frozen = eqx.tree_at(
+            lambda c: (c.g_eff, c.read_stats),
+            base,
+            (base.g_eff * ratio, None),
+            is_leaf=lambda x: x is None,
+        )
+        return dataclasses.replace(frozen, noise_frozen=True)
+
+    def _unfrozen(self) -> Crossbar:
+        return dataclasses.replace(self, noise_frozen=False) if self.noise_frozen else self
 
     def with_state(self, state) -> Crossbar:
         """A copy with a new device state (e.g. after programming) and no cached matrix."""
         return eqx.tree_at(
             lambda c: (c.state, c.g_eff, c.read_stats, c.t_eff, c.gdc_alpha),
-            self,
+            self._unfrozen(),
             (state, None, None, None, None),
             is_leaf=lambda x: x is None,
         )
@@ -375,10 +418,10 @@ class Crossbar(eqx.Module):
         key: PRNGKeyArray | None = None,
         *,
         t_s: float | Array | None = None,
-        ir_drop: str = "auto",
+        ir_drop: AbstractWirePath | None = None,
         weights: Float[Array, "m n"] | None = None,
         drift_compensation: bool = False,
-        read_noise: str = "auto",
+        read_noise: AbstractNoiseDraw = PerRead(),
     ) -> Float[Array, "*b n"]:
         """One analog matrix-vector product ``y ~ x @ W`` (normalised units).
 
@@ -389,11 +432,13 @@ class Crossbar(eqx.Module):
                 converter/sense-amplifier noise; ``None`` = noiseless.
             t_s: read time after programming [s], finite and ``>= 0`` (device drift); None
                 = no drift step (or the time of the cached matrix).
-            ir_drop: ``"none"`` (ignore wires), ``"effective"`` (cached or freshly computed
-                effective matrix), ``"solve"`` (``xbar.solve`` with linear cells),
-                ``"nonlinear"`` (``xbar.solve`` with the full cell I-V; for pulse-width
-                encoding the chord at ``v_read`` is used, exact without wires), ``"auto"``
-                (cached matrix if present, else ``"effective"`` when wires are non-zero).
+            ir_drop: how the read treats the wires (:mod:`xbar.read_modes`):
+                ``xbar.NoWires()``, ``xbar.EffectiveMatrix()`` (cached or freshly computed
+                effective matrix), ``xbar.LinearSolve()`` (``xbar.solve`` with linear
+                cells), ``xbar.NonlinearSolve()`` (``xbar.solve`` with the full cell I-V;
+                for pulse-width encoding the chord at ``v_read`` is used, exact without
+                wires), or None (default: the cached matrix if present, else the effective
+                matrix when the wires are resistive).
             weights: read as if the devices were programmed exactly to these logical
                 weights ``(M, N)`` (hardware-aware training); device drift and read noise
                 are then not applied, everything else is.
@@ -401,11 +446,12 @@ class Crossbar(eqx.Module):
                 scale the output by ``alpha = readout(t0) / readout(t_s)``, the mean
                 absolute output of noiseless calibration reads of every row alone, at
                 programming time and at ``t_s``. Valid for signed weights and inputs.
-            read_noise: how device read noise is drawn (:mod:`xbar.read_noise`):
-                ``"auto"`` (independent per read, drawn at the outputs from the per-cell
-                moments when known and the read is linear, else per cell), ``"cells"``
-                (independent per read, every cell drawn), ``"snapshot"`` (one draw of
-                every cell shared by all reads of the call).
+            read_noise: how device read noise is drawn (:mod:`xbar.read_modes`,
+                :mod:`xbar.read_noise`): ``xbar.PerRead()`` (default; independent per
+                read, drawn at the outputs from the per-cell moments when known and the
+                read is linear, else per cell), ``xbar.PerRead(per_cell=True)`` (every cell
+                of every read drawn), ``xbar.PerCall()`` (one draw of every cell shared by
+                all reads of the call).
         Returns ``y`` with the batch shape of ``x`` and ``N`` columns.
         """
         return _read.mvm(

@@ -33,18 +33,14 @@ from xbar.devices.compensation import compensation_factor
 from . import read_noise as _noise
 from ._inputs import as_float, check_key, check_last_axis, check_time, is_concrete
 from .cells import Passive
+from .read_modes import noise_mode, wire_mode
 from .solve import effective_matrix, solve
-
-IR_MODES = ("auto", "none", "effective", "solve", "nonlinear")
-NOISE_MODES = ("auto", "cells", "snapshot")
 
 
 def mvm(xb, x, key=None, *, t_s, ir_drop, weights, drift_compensation, read_noise):
     """``Crossbar.mvm`` (arguments documented there)."""
-    if ir_drop not in IR_MODES:
-        raise ValueError(f"ir_drop must be one of {IR_MODES}, got {ir_drop!r}")
-    if read_noise not in NOISE_MODES:
-        raise ValueError(f"read_noise must be one of {NOISE_MODES}, got {read_noise!r}")
+    ir_drop = wire_mode(ir_drop)
+    read_noise = noise_mode(read_noise)
     m, n = xb.shape
     x = as_float("x", x)
     check_last_axis("x", x, m, "one input per crossbar row")
@@ -57,6 +53,12 @@ def mvm(xb, x, key=None, *, t_s, ir_drop, weights, drift_compensation, read_nois
             raise ValueError(f"weights must have the logical shape {(m, n)}, got {weights.shape}")
     mode = _mode(xb, ir_drop)
     cached = _cached(xb, mode, weights)
+    if xb.noise_frozen and not cached:
+        raise ValueError(
+            "this crossbar carries a frozen read-noise draw in its cached matrix "
+            "(with_read_noise_frozen): read it through that matrix (ir_drop None or "
+            "xbar.EffectiveMatrix(), no weights=)"
+        )
     if cached and t_s is not None:
         t_s = _check_cache_time(xb, t_s)
     if key is None:
@@ -184,7 +186,7 @@ def _read(xb, x, keys, t_s, mode, weights, read_noise="auto"):
     u, digital_w = xb.dac.phases(x, k_dac)  # (K, *b, M), (K,)
     v = u * xb.dac.v_read
     g, w_read = _array_matrix(xb, t_s, weights, mode)
-    noisy = k_noise is not None and weights is None
+    noisy = k_noise is not None and weights is None and not xb.noise_frozen
     linear = mode in ("none", "effective")
     cached = _cached(xb, mode, weights)
     if noisy:
@@ -206,7 +208,10 @@ def _read(xb, x, keys, t_s, mode, weights, read_noise="auto"):
             else:
                 stats = _noise.read_stats(xb, w_read, state)
         if stats is not None:
-            i_log = _noise.read_from_stats(v, stats, k_noise)
+            # the sense amplifier's Gaussian input noise joins the read noise in one draw
+            sense_sd = 0.0 if k_sense is None or xb.sense.noiseless else xb.sense.noise_a
+            k_sense = None
+            i_log = _noise.read_from_stats(v, stats, k_noise, sense_sd)
         else:
 
             def one(vr, kr):
@@ -251,4 +256,4 @@ def _solve_batched(g, v, iv, cell, wiring):
     return sol.i_out.reshape(lead + (g.shape[-1],))
 
 
-__all__ = ["IR_MODES", "NOISE_MODES", "calibration_inputs", "cached_gdc_alpha", "mvm"]
+__all__ = ["calibration_inputs", "cached_gdc_alpha", "mvm"]

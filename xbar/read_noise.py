@@ -5,19 +5,19 @@ read noise: the devices' read-noise models (``device.read_noise``; e.g. the 1/f 
 Joshi et al., Nat. Commun. 11, 2473 (2020), Eq. 3 for statistical PCM; ``devices.ReadNoise``)
 describe one read as an independent draw, and the reads of a batch are separate reads in
 time. (1/f noise is correlated over times short against ``1/f_min``, so a burst of reads
-also shares part of it; ``read_noise="snapshot"`` gives the opposite limit, one draw of
+also shares part of it; ``read_noise=xbar.PerCall()`` gives the opposite limit, one draw of
 the array shared by the whole call, as aihwkit freezes PCM read noise into the weights for
-an evaluation.)
+an evaluation; ``Crossbar.with_read_noise_frozen`` keeps one draw across calls.)
 
 Per read, output column ``j`` receives ``sum_i v_i dW_ij`` from independent zero-mean
 per-cell fluctuations ``dW_ij`` of variance ``s_ij^2``: a sum of independent terms with
 mean ``v @ E[W]`` and variance ``(v * v) @ s^2`` (Gaussian when the cells are; by the
 central limit theorem close to it otherwise). When the device's read noise has known
 per-cell moments (``device.read_noise_moments``) and the read is linear (``ir_drop``
-``"none"`` or ``"effective"``), the read draws this output noise directly, ``B x N`` normal
-draws and one more matrix product instead of ``B x M x P`` draws (``"auto"``); otherwise it
-draws every cell of every read (``"cells"``, exact for any noise model, e.g. random
-telegraph noise). With wire resistance, a cell's fluctuation reaches the outputs through
+``xbar.NoWires()`` or ``xbar.EffectiveMatrix()``), the read draws this output noise
+directly, ``B x N`` normal draws and one more matrix product instead of ``B x M x P`` draws
+(``xbar.PerRead()``); otherwise it draws every cell of every read
+(``xbar.PerRead(per_cell=True)``, exact for any noise model, e.g. random telegraph noise). With wire resistance, a cell's fluctuation reaches the outputs through
 the effective matrix: it scales the cell's entries ``W_eff[i, j]`` by its relative change
 ``G_read / G`` (first order in the wire resistance, exact without wires), in every path.
 """
@@ -65,19 +65,24 @@ def safe_sqrt(a):
     return jnp.where(pos, jnp.sqrt(jnp.where(pos, a, 1.0)), 0.0)
 
 
-def read_from_stats(v, stats, key):
+def read_from_stats(v, stats, key, extra_sd=0.0):
     """Logical column currents [A] of reads ``v`` (..., M) [V] with read noise drawn at the
-    outputs: mean ``v @ E[W]`` plus independent normals of variance ``(v * v) @ Var[W]``
-    per read and column, minus one normal per read for a shared part (reference column)."""
+    outputs: mean ``v @ E[W]`` plus independent normals of variance ``(v * v) @ Var[W] +
+    extra_sd^2`` per read and column (``extra_sd`` [A]: an independent Gaussian current
+    noise at the same node, e.g. the sense amplifier's, drawn in the same normal), minus one
+    normal per read for a shared part (reference column)."""
     mean, var, var_shared = stats
-    k_ind, k_sh = jax.random.split(key)
     v2 = v * v
     i = v @ mean
-    i = i + safe_sqrt(v2 @ var) * jax.random.normal(k_ind, i.shape, i.dtype)
-    if var_shared is not None:
-        shared = safe_sqrt(v2 @ var_shared)  # (..., 1)
-        i = i - shared * jax.random.normal(k_sh, shared.shape, i.dtype)
-    return i
+    var_i = v2 @ var
+    if not (isinstance(extra_sd, (int, float)) and extra_sd == 0):
+        var_i = var_i + extra_sd * extra_sd
+    if var_shared is None:
+        return i + safe_sqrt(var_i) * jax.random.normal(key, i.shape, i.dtype)
+    k_ind, k_sh = jax.random.split(key)
+    i = i + safe_sqrt(var_i) * jax.random.normal(k_ind, i.shape, i.dtype)
+    shared = safe_sqrt(v2 @ var_shared)  # (..., 1)
+    return i - shared * jax.random.normal(k_sh, shared.shape, i.dtype)
 
 
 def per_read(one, v, key, cells: int):

@@ -268,7 +268,9 @@ def test_cached_matrix_honours_or_refuses_other_settings():
     xb = _xb(xbar.Wiring(r_wl=3.0, r_bl=3.0))
     x = jnp.tile(X, (2, 1))
     cached = xb.with_effective_matrix(t_s=3600.0)
-    np.testing.assert_allclose(cached.mvm(x), xb.mvm(x, t_s=3600.0, ir_drop="effective"), rtol=1e-9)
+    np.testing.assert_allclose(
+        cached.mvm(x), xb.mvm(x, t_s=3600.0, ir_drop=xbar.EffectiveMatrix()), rtol=1e-9
+    )
     np.testing.assert_allclose(cached.mvm(x, t_s=3600.0), cached.mvm(x), rtol=1e-12)
     with pytest.raises(ValueError, match="t_s=3600"):
         cached.mvm(x, t_s=1e8)
@@ -277,7 +279,7 @@ def test_cached_matrix_honours_or_refuses_other_settings():
     with_gdc = xb.with_effective_matrix(t_s=3600.0, drift_compensation=True)
     np.testing.assert_allclose(
         with_gdc.mvm(x, drift_compensation=True),
-        xb.mvm(x, t_s=3600.0, ir_drop="effective", drift_compensation=True),
+        xb.mvm(x, t_s=3600.0, ir_drop=xbar.EffectiveMatrix(), drift_compensation=True),
         rtol=1e-9,
     )
     # a cache of programming time refuses a read at a later time

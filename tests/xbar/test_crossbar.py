@@ -86,7 +86,7 @@ def test_ir_drop_equals_the_circuit_solve():
     v = x * xb.dac.v_read
     sol = xbar.solve(g, v, r_wl=50.0, r_bl=80.0, r_src=20.0, r_sense=10.0)
     ref = MAP.combine(sol.i_out) / xb.i_unit
-    for mode in ("solve", "effective", "nonlinear"):
+    for mode in (xbar.LinearSolve(), xbar.EffectiveMatrix(), xbar.NonlinearSolve()):
         np.testing.assert_allclose(xb.mvm(x, ir_drop=mode), ref, rtol=1e-8, atol=1e-12)
     np.testing.assert_allclose(xb.with_effective_matrix().mvm(x), ref, rtol=1e-8, atol=1e-12)
     # with non-negative inputs IR drop only lowers the physical column currents
@@ -157,7 +157,7 @@ def test_gradients_match_finite_differences():
 
     dw = jax.random.normal(jax.random.PRNGKey(5), w.shape) * 0.3  # directions inside window
     w0 = w * 0.5
-    for mode in ("effective",):
+    for mode in (xbar.EffectiveMatrix(),):
         g = jax.grad(loss)(w0, mode)
         h = 1e-5
         fd = (loss(w0 + h * dw, mode) - loss(w0 - h * dw, mode)) / (2 * h)
@@ -193,9 +193,9 @@ def test_nonlinear_cells_without_wires_sum_device_currents():
     state = xb.state
     i = jnp.sum(dev.current(state, (x * 0.5)[:, :, None]), axis=1)
     ref = MAP.combine(i) / xb.i_unit
-    np.testing.assert_allclose(xb.mvm(x, ir_drop="nonlinear"), ref, rtol=1e-9)
+    np.testing.assert_allclose(xb.mvm(x, ir_drop=xbar.NonlinearSolve()), ref, rtol=1e-9)
     # sinh I-V: the linear (chord at v_read) read overestimates nothing at |x| = 1 only
-    assert np.max(np.abs(xb.mvm(x, ir_drop="none") - ref)) > 1e-6
+    assert np.max(np.abs(xb.mvm(x, ir_drop=xbar.NoWires()) - ref)) > 1e-6
 
 
 def test_tiled_crossbar_adds_partial_sums():
@@ -275,9 +275,9 @@ def test_output_read_noise_matches_monte_carlo_of_per_cell_noise(mapping, wiring
     xb = _noisy_pcm_xbar(mapping, wiring)
     x = jnp.linspace(0.3, 1.0, M)
     b = 20000
-    kw = dict(t_s=DAY, ir_drop="none" if wiring is None else "effective")
+    kw = dict(t_s=DAY, ir_drop=xbar.NoWires() if wiring is None else xbar.EffectiveMatrix())
     y_fast = _reads(xb, x, jax.random.PRNGKey(11), b, **kw)
-    y_mc = _reads(xb, x, jax.random.PRNGKey(12), b, read_noise="cells", **kw)
+    y_mc = _reads(xb, x, jax.random.PRNGKey(12), b, read_noise=xbar.PerRead(per_cell=True), **kw)
     y0 = np.asarray(xb.mvm(x, **kw))  # noiseless
     se = np.sqrt(np.var(y_fast, 0) / b + np.var(y_mc, 0) / b)
     assert np.all(np.abs(y_fast.mean(0) - y_mc.mean(0)) < 5 * se)
@@ -303,17 +303,62 @@ def test_read_noise_is_independent_per_read_unless_snapshot():
     xb = _noisy_pcm_xbar(OFF)
     x = jnp.ones((3, M))
     k = jax.random.PRNGKey(5)
-    for mode in ("auto", "cells"):
+    for mode in (xbar.PerRead(), xbar.PerRead(per_cell=True)):
         y = np.asarray(xb.mvm(x, k, read_noise=mode))
         assert np.all(y[0] != y[1]) and np.all(y[1] != y[2])
         np.testing.assert_array_equal(y, np.asarray(xb.mvm(x, k, read_noise=mode)))  # same key
         assert np.all(y != np.asarray(xb.mvm(x, jax.random.PRNGKey(6), read_noise=mode)))
-    y = np.asarray(xb.mvm(x, k, read_noise="snapshot"))
+    y = np.asarray(xb.mvm(x, k, read_noise=xbar.PerCall()))
     np.testing.assert_array_equal(y[0], y[1])  # one draw of the array for the whole call
     # bit-serial phases are separate reads too: the phases of one input see different noise,
     # so the result differs from the amplitude read of the quantised input
     bs = eqx.tree_at(lambda c: c.dac, xb, xbar.DAC(bits=4, encoding=xbar.BitSerialEncoding()))
     assert np.all(np.asarray(bs.mvm(x, k))[0] != np.asarray(bs.mvm(x, k))[1])
+
+
+def test_frozen_read_noise_is_one_per_call_draw_kept_across_calls():
+    # with_read_noise_frozen(k) keeps the draw that a PerCall read with the same noise key
+    # takes; reads then draw no device noise; over many draws each read has the marginal
+    # distribution of a per-read draw (mean and variance within the sampling error).
+    wiring = xbar.Wiring(r_wl=40.0, r_bl=60.0)
+    xb = _noisy_pcm_xbar(OFF, wiring).with_effective_matrix(DAY)
+    x = jnp.linspace(0.3, 1.0, M)
+    k = jax.random.PRNGKey(21)
+    frozen = xb.with_read_noise_frozen(jax.random.split(k, 4)[0])
+    np.testing.assert_allclose(
+        frozen.mvm(x), xb.mvm(jnp.stack([x, x]), k, read_noise=xbar.PerCall())[1], rtol=1e-12
+    )
+    np.testing.assert_array_equal(frozen.mvm(x), frozen.mvm(x, jax.random.PRNGKey(3)))
+    assert np.all(np.asarray(frozen.mvm(x)) != np.asarray(xb.mvm(x)))
+    b = 4000
+    keys = jax.random.split(jax.random.PRNGKey(22), b)
+    y_frozen = np.asarray(jax.vmap(lambda kk: xb.with_read_noise_frozen(kk).mvm(x))(keys))
+    y_read = _reads(xb, x, jax.random.PRNGKey(23), b)
+    se = np.sqrt(np.var(y_frozen, 0) / b + np.var(y_read, 0) / b)
+    assert np.all(np.abs(y_frozen.mean(0) - y_read.mean(0)) < 5 * se)
+    np.testing.assert_allclose(np.var(y_frozen, 0), np.var(y_read, 0), rtol=0.15)
+    # programming again (a new state) or a new cache drops the frozen draw
+    assert not frozen.with_state(frozen.state).noise_frozen
+    assert not frozen.with_effective_matrix(DAY).noise_frozen
+    with pytest.raises(ValueError, match="frozen read-noise"):
+        frozen.mvm(x, ir_drop=xbar.LinearSolve())
+    with pytest.raises(ValueError, match="key"):
+        xb.with_read_noise_frozen(None)
+
+
+def test_sense_amplifier_noise_joins_the_output_read_noise():
+    # The moment path draws read noise and the sense amplifier's noise in one normal of the
+    # summed variance; the per-cell path draws them separately: same variance per column.
+    sense = xbar.SenseAmp(noise_a=0.3e-6)
+    xb = eqx.tree_at(lambda c: c.sense, _noisy_pcm_xbar(OFF), sense)
+    x = jnp.linspace(0.3, 1.0, M)
+    b = 20000
+    y_fast = _reads(xb, x, jax.random.PRNGKey(31), b, t_s=DAY)
+    y_mc = _reads(xb, x, jax.random.PRNGKey(32), b, t_s=DAY, read_noise=xbar.PerRead(per_cell=True))
+    y_quiet = _reads(_noisy_pcm_xbar(OFF), x, jax.random.PRNGKey(33), b, t_s=DAY)
+    np.testing.assert_allclose(np.var(y_fast, 0), np.var(y_mc, 0), rtol=0.06)
+    extra = (0.3e-6 / xb.i_unit) ** 2  # the sense noise in normalised output units
+    np.testing.assert_allclose(np.var(y_fast, 0) - np.var(y_quiet, 0), extra, rtol=0.25)
 
 
 def test_read_noise_moments_match_the_device_sampler():
@@ -338,7 +383,9 @@ def test_read_noise_moments_match_the_device_sampler():
     assert rtn.read_noise_moments(st_r, 0.1) is None
     xb = _ideal_xbar(rtn, 0.1, gap=1.0e-9)
     x, k = _inputs(), jax.random.PRNGKey(2)
-    np.testing.assert_array_equal(xb.mvm(x, k), xb.mvm(x, k, read_noise="cells"))
+    np.testing.assert_array_equal(
+        xb.mvm(x, k), xb.mvm(x, k, read_noise=xbar.PerRead(per_cell=True))
+    )
 
 
 def test_cached_matrix_carries_the_read_noise_of_its_time():
@@ -347,11 +394,13 @@ def test_cached_matrix_carries_the_read_noise_of_its_time():
     x, k = _inputs(), jax.random.PRNGKey(3)
     cached = xb.with_effective_matrix(t_s=DAY)
     assert cached.read_stats is not None
-    ref = xb.mvm(x, k, t_s=DAY, ir_drop="effective")
+    ref = xb.mvm(x, k, t_s=DAY, ir_drop=xbar.EffectiveMatrix())
     np.testing.assert_allclose(cached.mvm(x, k), ref, rtol=1e-9)
     np.testing.assert_allclose(
-        cached.mvm(x, k, read_noise="cells"),
-        xb.mvm(x, k, t_s=DAY, ir_drop="effective", read_noise="cells"),
+        cached.mvm(x, k, read_noise=xbar.PerRead(per_cell=True)),
+        xb.mvm(
+            x, k, t_s=DAY, ir_drop=xbar.EffectiveMatrix(), read_noise=xbar.PerRead(per_cell=True)
+        ),
         rtol=1e-9,
     )
     # programming drops the cache

@@ -93,13 +93,15 @@ def test_drift_compensation_with_a_cached_matrix_and_ir_drop():
         state=xb.state,
     )
     x = _inputs(7)
-    fresh = xb.mvm(x, t_s=MONTH, drift_compensation=True, ir_drop="effective")
+    fresh = xb.mvm(x, t_s=MONTH, drift_compensation=True, ir_drop=xbar.EffectiveMatrix())
     cached = xb.with_effective_matrix(t_s=MONTH, drift_compensation=True)
     np.testing.assert_allclose(cached.mvm(x, drift_compensation=True), fresh, rtol=1e-9)
-    y0 = np.mean(np.abs(np.asarray(xb.mvm(x, ir_drop="effective"))))
+    y0 = np.mean(np.abs(np.asarray(xb.mvm(x, ir_drop=xbar.EffectiveMatrix()))))
     assert np.mean(np.abs(np.asarray(fresh))) / y0 == pytest.approx(1.0, abs=0.01)
     # without the factor, the cache refuses rather than answering uncompensated
     plain = xb.with_effective_matrix(t_s=MONTH)
     with pytest.raises(ValueError, match="drift_compensation=True"):
         plain.mvm(x, drift_compensation=True)
-    np.testing.assert_allclose(plain.mvm(x), xb.mvm(x, t_s=MONTH, ir_drop="effective"), rtol=1e-9)
+    np.testing.assert_allclose(
+        plain.mvm(x), xb.mvm(x, t_s=MONTH, ir_drop=xbar.EffectiveMatrix()), rtol=1e-9
+    )

@@ -105,3 +105,16 @@ def test_jit_vmap_grad():
 def test_bad_shape_raises():
     with pytest.raises(ValueError, match="G must have shape"):
         xbar.effective_matrix_first_order(jnp.ones(4), r_wl=1.0, r_bl=1.0)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (70, 45), (2, 33, 64)])
+def test_blocked_prefix_sums_equal_numpy_cumsum(shape):
+    # the line sums of the first-order model use a blocked prefix sum (triangular products);
+    # it must equal numpy's cumsum along both axes, from either end, for ragged block counts
+    from xbar.ir_drop import _cumsum
+
+    x = np.random.default_rng(3).normal(size=shape)
+    for axis in (-1, -2):
+        np.testing.assert_allclose(_cumsum(jnp.asarray(x), axis), np.cumsum(x, axis), atol=1e-12)
+        rev = np.flip(np.cumsum(np.flip(x, axis), axis), axis)
+        np.testing.assert_allclose(_cumsum(jnp.asarray(x), axis, True), rev, atol=1e-12)
