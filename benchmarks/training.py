@@ -20,7 +20,9 @@ Rows, measured in one run:
    per step, 1/f read noise drawn per read (every time step), 8-bit DAC and ADC with
    straight-through gradients, NeuroSim wires with the first-order IR-drop model
    (``xbar.effective_matrix_first_order``, computed once per forward pass); the 784-input
-   layer is one tile (the spec's 512-row limit lifted for the benchmark);
+   layer is one tile (the spec's 512-row limit lifted for the benchmark); and the same with
+   the read noise drawn into the weights once per forward pass (``noise_draw=xbar.PerCall()``,
+   the weight-noise injection of Joshi et al. 2020: one matrix product per read);
 4. **fit loop**: ``xbar.learning.fit`` on the ideal network, per step (its Python loop,
    batch gathering and dispatch included), from the second epoch.
 
@@ -56,6 +58,7 @@ from xbar.learning import (  # noqa: E402
 )
 from xbar.networks import LIF  # noqa: E402
 
+import xbar
 from xbar import devices  # noqa: E402
 
 SECTION = "## Training step (benchmarks/training.py)"
@@ -204,6 +207,17 @@ def run(sizes, n_steps, batch, repeats, breakdown=False):
                 dt=DT,
                 neuron=neuron,
                 synapse=hardware_spec(sizes[0]).synapse_factory(),
+            )
+        ),
+        "xbar hardware-aware, read noise drawn once per pass (xbar.PerCall)": (
+            SpikingMLP.build(
+                sizes,
+                key=k_init,
+                dt=DT,
+                neuron=neuron,
+                synapse=dataclasses.replace(
+                    hardware_spec(sizes[0]), noise_draw=xbar.PerCall()
+                ).synapse_factory(),
             )
         ),
     }

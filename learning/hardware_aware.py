@@ -230,7 +230,10 @@ class HardwareSpec(eqx.Module):
     ``read_noise`` (``xbar.networks.AbstractSynapseNoise``), ``out_noise`` [normalised
     output units], ``max_inputs`` (largest tile height; a layer with more inputs is
     refused, split it), ``remap`` (layer-wise weight remapping onto the full window,
-    ``CrossbarLinear.remap``; default True), ``name`` (for tables)."""
+    ``CrossbarLinear.remap``; default True), ``noise_draw`` (``xbar.PerRead()``, default:
+    read noise drawn per read at the outputs; ``xbar.PerCall()``: drawn into the weights
+    once per forward pass, the reads of a pass, i.e. its batch and time steps, share it;
+    ``CrossbarLinear``), ``name`` (for tables)."""
 
     mapping: Any = xbar.DifferentialMapping()
     wiring: xbar.Wiring = xbar.Wiring.ideal()
@@ -242,6 +245,7 @@ class HardwareSpec(eqx.Module):
     out_noise: float = 0.0
     max_inputs: int = eqx.field(default=512, static=True)
     remap: bool = eqx.field(default=True, static=True)
+    noise_draw: Any = eqx.field(default=xbar.PerRead(), static=True)
     name: str = eqx.field(default="ideal", static=True)
 
     @classmethod
@@ -347,6 +351,7 @@ class HardwareSpec(eqx.Module):
             read_noise=self.read_noise,
             out_noise=self.out_noise,
             remap=self.remap,
+            noise_draw=self.noise_draw,
             **fields,
         )
 

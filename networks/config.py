@@ -38,7 +38,11 @@ class DeviceProgramming(eqx.Module):
     """Program with the device model's own ``program(key, g_target)`` (module docstring).
 
     Fields: ``noise``: draw the device's programming noise (False: every cell lands on its
-    target conductance exactly)."""
+    target conductance exactly).
+
+    A target beyond a cell's own conductance bounds (the device's ``g_min`` / ``g_max``,
+    which device-to-device variability spreads per cell) is clipped to them: that cell
+    saturates at its bound, as it would under any programming scheme."""
 
     noise: bool = eqx.field(default=True, static=True)
 
@@ -60,10 +64,17 @@ class CrossbarConfig(eqx.Module):
             8-bit ADC; ideal sense amplifier). ``xbar.ideal_dac()`` / ``xbar.ideal_adc()``
             switch quantisation off.
         tile_shape: largest tile ``(rows, logical columns)``; a layer larger than a tile is
-            split over tiles with digital partial sums. Default (256, 256).
+            split evenly over the fewest tiles (no padding rows) with digital partial sums.
+            Default (256, 256).
         programming: ``xbar.WriteVerify()``, ``xbar.OpenLoop(...)`` or
             :class:`DeviceProgramming` (default ``DeviceProgramming()``).
-        read_noise: reads draw device read noise when the network is run with a key.
+        read_noise: whether and how reads draw device read noise when the network is run
+            with a key: ``True`` or ``xbar.PerRead()`` (default; every read, i.e. every
+            time step and sample, draws its own noise), ``xbar.PerCall()`` (one draw of
+            every tile per ``Network.run`` call, shared by all its time steps and samples:
+            the low-frequency limit of 1/f read noise, and aihwkit's convention of
+            drawing read noise into the weights once per evaluation; one matrix product
+            per read instead of two), or ``False`` (none).
         state_values: initial device state values by name before programming (e.g.
             ``{"gap": 1.7e-9}`` for a Stanford-PKU RRAM in its high-resistance state), or
             None for the device's defaults.
@@ -80,7 +91,7 @@ class CrossbarConfig(eqx.Module):
     sense: xbar.SenseAmp = xbar.SenseAmp()
     tile_shape: tuple[int, int] = eqx.field(default=(256, 256), static=True)
     programming: Any = DeviceProgramming()
-    read_noise: bool = eqx.field(default=True, static=True)
+    read_noise: bool | xbar.AbstractNoiseDraw = eqx.field(default=True, static=True)
     input_scale: float = 1.0
     state_values: dict | None = None
 
@@ -99,6 +110,19 @@ class CrossbarConfig(eqx.Module):
                 f"{type(self.device).__name__} has none (use xbar.WriteVerify())"
             )
         check_positive("input_scale", self.input_scale)
+        if not isinstance(self.read_noise, (bool, xbar.AbstractNoiseDraw)):
+            raise ValueError(
+                "read_noise must be True, False, xbar.PerRead() or xbar.PerCall(), "
+                f"got {self.read_noise!r}"
+            )
+
+    @property
+    def noise_draw(self) -> xbar.AbstractNoiseDraw | None:
+        """How reads draw device read noise (``xbar.PerRead()``, ``xbar.PerCall()``), or
+        None when they draw none."""
+        if self.read_noise is True:
+            return xbar.PerRead()
+        return None if self.read_noise is False else self.read_noise
 
     @property
     def pulse_amplitude(self):

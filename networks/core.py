@@ -57,12 +57,15 @@ def program_matrix(
 ) -> xbar.TiledCrossbar:
     """Tiles holding the logical matrix ``w_logical`` (rows = inputs, in mapping weight
     units, within ``[-w_max, w_max]``), programmed with ``config.programming`` and, with
-    resistive wires, carrying their effective matrices (``config.ir_drop``). The tile shape is
-    ``config.tile_shape`` capped at the matrix shape."""
+    resistive wires, carrying their effective matrices (``config.ir_drop``). A matrix larger
+    than ``config.tile_shape`` goes onto the fewest tiles of that size, split evenly
+    (``ceil(M / R)`` rows on each of the ``R = ceil(M / tm)`` tile rows, likewise for the
+    columns), so that no tile carries padding rows: a 784-row layer on 256-row tiles uses
+    196 rows of each of four tiles."""
     w_logical = jnp.asarray(w_logical)
     m, n = w_logical.shape
     tm, tn = config.tile_shape
-    tile = (min(tm, m), min(tn, n))
+    tile = (-(-m // -(-m // tm)), -(-n // -(-n // tn)))
     k_make, k_prog = jax.random.split(key)
     kw: dict[str, Any] = dict(
         mapping=config.mapping,
@@ -84,6 +87,12 @@ def program_matrix(
 
         def prog(t, wb, k):
             g = t.mapping.to_conductance(wb)
+            # a cell cannot be programmed beyond its own (varied) bounds: it saturates there
+            lo, hi = getattr(t.device, "g_min", None), getattr(t.device, "g_max", None)
+            if hi is not None:
+                g = jnp.minimum(g, hi)
+            if lo is not None:
+                g = jnp.maximum(g, lo)
             return t.with_state(t.device.program(k if scheme.noise else None, g))
 
     else:
@@ -123,6 +132,11 @@ class AbstractSynapses(eqx.Module):
     def init_state(self, dtype=None):
         """Synapses have no state (graph-node interface)."""
         return None
+
+    def realise(self, key: PRNGKeyArray | None) -> AbstractSynapses:
+        """The layer as it is for one run of many reads (a per-call read-noise draw taken
+        with ``key``); the default has nothing to draw and returns ``self``."""
+        return self
 
     def step(self, state, x, key: PRNGKeyArray | None = None):
         """Graph-node interface: ``(None, self(x, key))``."""
@@ -172,15 +186,17 @@ class CrossbarSynapses(AbstractSynapses):
     (module docstring). Build with :meth:`create`.
 
     Fields: ``tiles`` (:class:`xbar.TiledCrossbar` of the logical matrix ``W^T / s``),
-    ``scale`` ``s``, ``input_scale``, ``read_noise`` (reads draw noise when given a key),
-    ``weight`` / ``bias`` (the targets)."""
+    ``scale`` ``s``, ``input_scale``, ``read_noise`` (how reads given a key draw device
+    read noise: ``xbar.PerRead()``, ``xbar.PerCall()``, or None for none; with
+    ``xbar.PerCall()``, :meth:`realise` freezes one draw for many calls), ``weight`` /
+    ``bias`` (the targets)."""
 
     tiles: xbar.TiledCrossbar
     weight: Float[Array, "n_out n_in"]
     bias: Float[Array, " n_out"] | None
     scale: float | Array
     input_scale: float | Array
-    read_noise: bool = eqx.field(static=True)
+    read_noise: xbar.AbstractNoiseDraw | None = eqx.field(static=True)
     in_shape: tuple[int, ...] = eqx.field(static=True)
     out_shape: tuple[int, ...] = eqx.field(static=True)
 
@@ -218,7 +234,7 @@ class CrossbarSynapses(AbstractSynapses):
             bias=bias,
             scale=s,
             input_scale=config.input_scale,
-            read_noise=config.read_noise,
+            read_noise=config.noise_draw,
             in_shape=(w.shape[1],),
             out_shape=(w.shape[0],),
         )
@@ -229,12 +245,28 @@ class CrossbarSynapses(AbstractSynapses):
 
     def read(self, x, key=None):
         """The crossbar read of inputs ``x`` (..., n_in) -> (..., n_out), bias excluded."""
-        key = key if self.read_noise else None
+        if self.read_noise is None:
+            key = None
         u = self.input_scale
-        return (self.scale * u) * self.tiles.mvm(x / u, key)
+        kw = {} if self.read_noise is None else {"read_noise": self.read_noise}
+        return (self.scale * u) * self.tiles.mvm(x / u, key, **kw)
+
+    def realise(self, key: PRNGKeyArray | None) -> CrossbarSynapses:
+        """With ``xbar.PerCall()`` read noise and a key: a copy whose tiles carry one
+        read-noise draw (``xbar.Crossbar.with_read_noise_frozen``), for every read until
+        the next call of ``realise``; else ``self``."""
+        if key is None or not isinstance(self.read_noise, xbar.PerCall):
+            return self
+        return eqx.tree_at(lambda s: s.tiles, self, _frozen_tiles(self.tiles, key))
 
     def __call__(self, x, key=None):
         return self._add_bias(self.read(self._check_input(x), key))
+
+
+def _frozen_tiles(tc: xbar.TiledCrossbar, key) -> xbar.TiledCrossbar:
+    r, c = tc.grid
+    keys = jax.random.split(key, r * c).reshape((r, c) + key.shape)
+    return tc.map_tiles(lambda t, k: t.with_read_noise_frozen(k), keys)
 
 
 def _pairs(v, nd: int, name: str) -> tuple[int, ...]:
@@ -277,7 +309,7 @@ class ConvSynapses(AbstractSynapses):
     padding: tuple[tuple[int, int], ...] = eqx.field(static=True)
     dilation: tuple[int, ...] = eqx.field(static=True)
     groups: int = eqx.field(static=True)
-    read_noise: bool = eqx.field(static=True)
+    read_noise: xbar.AbstractNoiseDraw | None = eqx.field(static=True)
     padding_spec: Any = eqx.field(static=True)
     in_shape: tuple[int, ...] = eqx.field(static=True)
     out_shape: tuple[int, ...] = eqx.field(static=True)
@@ -344,7 +376,7 @@ class ConvSynapses(AbstractSynapses):
             padding=pad,
             dilation=dil_t,
             groups=groups,
-            read_noise=False if crossbar is None else crossbar.read_noise,
+            read_noise=None if crossbar is None else crossbar.noise_draw,
             padding_spec=padding if isinstance(padding, str) else _pairs(padding, nd, "padding"),
             in_shape=(c_in_g * groups, *spatial),
             out_shape=(c_out, *out_sp),
@@ -353,6 +385,15 @@ class ConvSynapses(AbstractSynapses):
     @property
     def on_crossbar(self) -> bool:
         return self.tiles is not None
+
+    def realise(self, key: PRNGKeyArray | None) -> ConvSynapses:
+        """With ``xbar.PerCall()`` read noise and a key: every group's tiles carry one
+        read-noise draw (as :meth:`CrossbarSynapses.realise`); else ``self``."""
+        if key is None or self.tiles is None or not isinstance(self.read_noise, xbar.PerCall):
+            return self
+        keys = jax.random.split(key, len(self.tiles))
+        tiles = tuple(_frozen_tiles(tc, k) for tc, k in zip(self.tiles, keys, strict=True))
+        return eqx.tree_at(lambda s: s.tiles, self, tiles)
 
     def _dn(self):
         nd = len(self.stride)
@@ -390,11 +431,13 @@ class ConvSynapses(AbstractSynapses):
         out_sp = patches.shape[1:]
         cols = patches.reshape((self.groups, c_in // self.groups * feat, -1))
         keys = [None] * self.groups
-        if key is not None and self.read_noise:
+        if key is not None and self.read_noise is not None:
             keys = list(jax.random.split(key, self.groups))
         u = self.input_scale
+        kw = {} if self.read_noise is None else {"read_noise": self.read_noise}
         ys = [
-            (self.scale * u) * tc.mvm(cols[g].T / u, keys[g]).T for g, tc in enumerate(self.tiles)
+            (self.scale * u) * tc.mvm(cols[g].T / u, keys[g], **kw).T
+            for g, tc in enumerate(self.tiles)
         ]
         y = jnp.concatenate(ys, axis=0).reshape((-1, *out_sp))
         if self.bias is not None:
@@ -462,6 +505,10 @@ class Core(eqx.Module):
 
     def init_state(self, dtype=None) -> NeuronState:
         return self.neuron.init_state(self.out_shape, dtype)
+
+    def realise(self, key: PRNGKeyArray | None) -> Core:
+        """The core with its synapses realised for a run (:meth:`AbstractSynapses.realise`)."""
+        return eqx.tree_at(lambda c: c.synapses, self, self.synapses.realise(key))
 
     def step(self, state: NeuronState, spikes_in, key: PRNGKeyArray | None = None):
         i_in = self.current_per_unit * self.synapses(spikes_in, key)

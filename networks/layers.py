@@ -18,7 +18,13 @@ The forward pass is the read of a crossbar tile, in the normalised units of
    ``xbar.effective_matrix``; or :class:`NoIRDrop`);
 5. read noise per read, drawn at the outputs from the per-cell variances
    (``Var y_j = sum_i x_i^2 sum_{cells of j} (sigma_read W_eff / G)^2 / scale^2``, the sum of
-   independent cell fluctuations, as ``xbar.Crossbar.mvm`` does);
+   independent cell fluctuations, as ``xbar.Crossbar.mvm`` does; one normal per output with
+   the output noise ``out_noise`` added to this variance), or, with
+   ``noise_draw=xbar.PerCall()``, drawn once per forward pass into the weights by
+   :meth:`CrossbarLinear.realise` (``W + sqrt(Var) xi``: each read has the same marginal
+   distribution, the reads of a pass share the draw; the weight-noise injection of
+   hardware-aware training, Joshi et al., Nat. Commun. 11:2473, 2020; one matrix product per
+   read instead of two);
 6. ADC: quantisation and clipping to ``[-out_bound, out_bound]`` (``xbar.ADC``, STE);
 7. digital scaling ``input_scale * out_scale`` and the bias (digital, exact).
 
@@ -127,6 +133,12 @@ def _is_off(noise: AbstractSynapseNoise) -> bool:
     return isinstance(noise, NoNoise)
 
 
+def _safe_sqrt(a):
+    """``sqrt(a)`` with a zero (not infinite) gradient at ``a = 0``."""
+    pos = a > 0
+    return jnp.where(pos, jnp.sqrt(jnp.where(pos, a, 1.0)), 0.0)
+
+
 # ---- the layer ----------------------------------------------------------------------------
 class CrossbarLinear(eqx.Module):
     """Dense layer ``y ~ x @ W + b`` read from a simulated crossbar (module docstring).
@@ -158,6 +170,8 @@ class CrossbarLinear(eqx.Module):
             multiply the output by ``s`` (aihwkit's layer-wise weight remapping; Rasch et
             al., Nat. Commun. 14:5282, 2023). Default False (weights clipped at ``w_max``).
         cache: ``(w_hw, var_w, s)`` precomputed by :meth:`realise` (None: per call).
+        noise_draw: ``xbar.PerRead()`` (default: read noise drawn per read at the outputs)
+            or ``xbar.PerCall()`` (drawn into the weights once per :meth:`realise`).
     """
 
     weight: Float[Array, "n_in n_out"]
@@ -178,6 +192,7 @@ class CrossbarLinear(eqx.Module):
     g_offset: Float[Array, "n_in n_phys"] | None = None
     cache: tuple | None = None
     remap: bool = eqx.field(default=False, static=True)
+    noise_draw: xbar.PerRead | xbar.PerCall = eqx.field(default=xbar.PerRead(), static=True)
 
     def __check_init__(self):
         if jnp.ndim(self.weight) != 2:
@@ -199,6 +214,11 @@ class CrossbarLinear(eqx.Module):
                     f"CrossbarLinear: {name} must be an {cls.__name__}, "
                     f"got {type(getattr(self, name)).__name__}"
                 )
+        if not isinstance(self.noise_draw, (xbar.PerRead, xbar.PerCall)):
+            raise ValueError(
+                "CrossbarLinear: noise_draw must be xbar.PerRead() or xbar.PerCall(), "
+                f"got {self.noise_draw!r}"
+            )
         if not isinstance(self.read_noise, AbstractSynapseNoise):
             raise ValueError(
                 "CrossbarLinear: read_noise must be an AbstractSynapseNoise, "
@@ -299,12 +319,17 @@ class CrossbarLinear(eqx.Module):
     def realise(self, key: PRNGKeyArray | None) -> CrossbarLinear:
         """The layer as it is for one forward pass of many reads (e.g. all time steps of
         a spiking network): one programming-noise draw from ``key`` (None: none), and the
-        read matrices (bounds, noise, IR drop) computed once and cached. Gradients flow
-        through the cache to ``weight``."""
+        read matrices (bounds, noise, IR drop) computed once and cached; with
+        ``noise_draw=xbar.PerCall()`` one read-noise draw into the cached weights as well.
+        Gradients flow through the cache to ``weight``."""
         layer = self.unprogrammed() if self.g_offset is None else self
         if key is not None and self.g_offset is None:
             layer = layer.program(key)
         cache = layer._matrices(None)
+        if key is not None and isinstance(self.noise_draw, xbar.PerCall) and cache[1] is not None:
+            w_hw, var, s = cache
+            z = jax.random.normal(jax.random.fold_in(key, 1), w_hw.shape, w_hw.dtype)
+            cache = (w_hw + _safe_sqrt(var) * z, None, s)
         return eqx.tree_at(lambda s: s.cache, layer, cache, is_leaf=lambda x: x is None)
 
     def _matrices(self, key):
@@ -341,15 +366,22 @@ class CrossbarLinear(eqx.Module):
         noiseless read."""
         k_prog, k_read, k_out = (None,) * 3 if key is None else tuple(jax.random.split(key, 3))
         w_hw, var, s = self._matrices(k_prog) if self.cache is None else self.cache
+        if isinstance(self.noise_draw, xbar.PerCall) and var is not None and k_read is not None:
+            # one draw into the weights, shared by the reads of this call
+            w_hw = w_hw + _safe_sqrt(var) * jax.random.normal(k_read, w_hw.shape, w_hw.dtype)
+            var, k_read = None, jax.random.fold_in(k_read, 1)
         xq = self.dac.quantize(jnp.asarray(x) / self.input_scale)
         y = xq @ w_hw
+        # read noise and output noise: independent Gaussians at each output, one draw
+        noise_var = None
         if var is not None and k_read is not None:
-            v2 = (xq * xq) @ var
-            pos = v2 > 0  # sqrt with a zero (not infinite) gradient at 0
-            sd = jnp.where(pos, jnp.sqrt(jnp.where(pos, v2, 1.0)), 0.0)
-            y = y + sd * jax.random.normal(k_read, y.shape, y.dtype)
+            noise_var = (xq * xq) @ var
         if k_out is not None and not (isinstance(self.out_noise, float) and self.out_noise == 0):
-            y = y + self.out_noise * jax.random.normal(k_out, y.shape, y.dtype)
+            out_var = self.out_noise * self.out_noise
+            noise_var = out_var if noise_var is None else noise_var + out_var
+        if noise_var is not None:
+            sd = _safe_sqrt(jnp.broadcast_to(noise_var, y.shape))
+            y = y + sd * jax.random.normal(k_read, y.shape, y.dtype)
         y = self.adc(y)
         y = y * (self.input_scale * self.out_scale * s)  # exact for scales of 1
         return y if self.bias is None else y + self.bias

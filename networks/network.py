@@ -19,7 +19,9 @@ Routing between cores is address-event: an edge delivers the events (nonzero ent
 of its source; integer delays are :class:`.nodes.Delay` nodes. The simulation is a
 ``lax.scan`` over time of the step, ``vmap``-ed over a batch: ``net.run(x, key)``, ``x``
 of shape ``(T, *in_shape)`` or ``(T, B, *in_shape)``. With a ``key``, each step and node
-draws its own read noise (independent over samples of a batch).
+draws its own read noise (independent over samples of a batch), or, for synapses with
+``xbar.PerCall()`` read noise, one draw per run shared by all steps and samples
+(:meth:`Network.realise`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
+from xbar import PerCall
 
 
 def graph_order(names, edges, source: str):
@@ -232,8 +235,31 @@ class Network(eqx.Module):
         # on the static fields), reused by later calls and by other parameter values
         return _simulate(self, x, key, keep, tuple(inputs), tuple(states))
 
+    def realise(self, key: PRNGKeyArray | None) -> Network:
+        """The network as it is for one run: every node with a per-call read-noise draw
+        (synapses with ``xbar.PerCall()`` read noise) takes it with its own key from
+        ``key``; nodes without one are unchanged (None: the network itself)."""
+        if key is None:
+            return self
+        nodes = {
+            n: (node.realise(jax.random.fold_in(key, i)) if hasattr(node, "realise") else node)
+            for i, (n, node) in enumerate(self.nodes.items())
+        }
+        return eqx.tree_at(lambda net: net.nodes, self, nodes)
+
+    def _needs_realise(self) -> bool:
+        return any(
+            isinstance(getattr(getattr(node, "synapses", node), "read_noise", None), PerCall)
+            for node in self.nodes.values()
+        )
+
     def _simulate(self, x, key, keep, inputs, states):
         x, batched = self._batched(x)
+        net = self
+        if key is not None and self._needs_realise():
+            # one read-noise draw per run, shared by every step and sample (xbar.PerCall)
+            k_run, key = jax.random.split(key)
+            net = self.realise(k_run)
 
         def one(xs, k):
             t = xs.shape[0]
@@ -241,7 +267,7 @@ class Network(eqx.Module):
 
             def body(carry, inp):
                 xt, kt = inp
-                carry, out, (ins, sts) = self._step(carry, xt, kt)
+                carry, out, (ins, sts) = net._step(carry, xt, kt)
                 rec = (
                     {n: out[n] for n in keep},
                     {n: ins[n] for n in inputs},
@@ -249,7 +275,7 @@ class Network(eqx.Module):
                 )
                 return carry, rec
 
-            _, ys = jax.lax.scan(body, self.init_state(xs.dtype), (xs, keys))
+            _, ys = jax.lax.scan(body, net.init_state(xs.dtype), (xs, keys))
             return ys
 
         if not batched:

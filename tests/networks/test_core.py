@@ -206,3 +206,61 @@ def test_network_errors_name_the_node():
         net.run(np.ones((4, 2, 2, 3)))
     with pytest.raises(ValueError, match="dt"):
         nw.NeuronLayer(nw.LIF(), 0.0, (3,))
+
+
+def _synapse_net(read_noise, w, tile_shape=(256, 256)):
+    cfg = nw.CrossbarConfig(
+        wiring=xbar.Wiring(r_wl=2.0, r_bl=2.0),
+        ir_drop=nw.FirstOrderIRDrop(),
+        adc=xbar.ideal_adc(),
+        dac=xbar.ideal_dac(),
+        read_noise=read_noise,
+        tile_shape=tile_shape,
+    )
+    syn = nw.CrossbarSynapses.create(w, cfg, jax.random.PRNGKey(0))
+    nodes = {"in": nw.Identity((w.shape[1],)), "syn": syn, "out": nw.Identity((w.shape[0],))}
+    return nw.Network.create(
+        nodes, [("in", "syn"), ("syn", "out")], input="in", output="out", dt=DT
+    )
+
+
+def test_per_call_read_noise_is_one_draw_per_run_with_the_per_read_marginal():
+    # xbar.PerCall(): one read-noise draw of every tile per run, shared by all steps and
+    # samples; another key, another draw; over many runs a read has the distribution of a
+    # per-read draw (xbar.PerRead()): same mean, same variance within the sampling error.
+    w = RNG.uniform(0.2, 1.0, size=(4, 10))
+    x = jnp.ones((3, 2, 10))
+    per_call = _synapse_net(xbar.PerCall(), w, tile_shape=(4, 4))  # 3 tile rows, 1 column
+    assert per_call.nodes["syn"].tiles.grid == (3, 1)
+    y = np.asarray(per_call.run(x, jax.random.PRNGKey(1)))
+    np.testing.assert_array_equal(y, np.broadcast_to(y[0, 0], y.shape))
+    assert np.all(y[0, 0] != np.asarray(per_call.run(x, jax.random.PRNGKey(2)))[0, 0])
+    assert np.all(y[0, 0] != np.asarray(per_call.run(x, None))[0, 0])
+    per_read = _synapse_net(True, w, tile_shape=(4, 4))
+    y_r = np.asarray(per_read.run(x, jax.random.PRNGKey(1)))
+    assert np.all(y_r[0, 0] != y_r[1, 0]) and np.all(y_r[0, 0] != y_r[0, 1])
+    n = 3000
+    keys = jax.random.split(jax.random.PRNGKey(3), n)
+    one = jnp.ones((1, 10))
+    a = np.asarray(jax.vmap(lambda k: per_call.run(one, k)[0])(keys))
+    b = np.asarray(per_read.run(jnp.ones((1, n, 10)), jax.random.PRNGKey(4))[0])
+    se = np.sqrt(a.var(0) / n + b.var(0) / n)
+    assert np.all(np.abs(a.mean(0) - b.mean(0)) < 5 * se)
+    np.testing.assert_allclose(a.var(0), b.var(0), rtol=0.2)
+    with pytest.raises(ValueError, match="read_noise"):
+        nw.CrossbarConfig(read_noise="per_call")
+
+
+def test_layers_split_evenly_over_the_fewest_tiles():
+    # 10 inputs on tiles of at most 4 rows: three tiles of 4 rows each (ceil(10 / 3) = 4)
+    # and outputs 7 on at most 3 columns: three tiles of 3 columns; no padding beyond that
+    w = RNG.normal(size=(7, 10))
+    cfg = nw.CrossbarConfig(tile_shape=(4, 3)).ideal()
+    syn = nw.CrossbarSynapses.create(w, cfg, jax.random.PRNGKey(0))
+    assert syn.tiles.grid == (3, 3) and syn.tiles.tile_shape == (4, 3)
+    syn = nw.CrossbarSynapses.create(
+        RNG.normal(size=(5, 784)), nw.CrossbarConfig().ideal(), jax.random.PRNGKey(0)
+    )
+    assert syn.tiles.grid == (4, 1) and syn.tiles.tile_shape == (196, 5)
+    x = (RNG.random(784) < 0.3).astype(float)
+    np.testing.assert_allclose(syn(x), syn.weight @ x, rtol=1e-10, atol=1e-12)

@@ -98,6 +98,37 @@ def test_noise_statistics():
     )
 
 
+def test_read_noise_per_call_and_the_merged_output_noise():
+    rel, out = 0.05, 0.03
+    keys = jax.random.split(jax.random.PRNGKey(13), 4000)
+    x = _x(1)[0]
+    base = _layer(read_noise=GaussianNoise(rel=rel), use_bias=False)
+    g = base.mapping.to_conductance(base.weight)
+    s2 = (rel * g) ** 2
+    ref = (np.asarray(x) ** 2) @ ((s2[:, 0::2] + s2[:, 1::2]) / base.mapping.scale**2)
+    # output noise joins the read noise in one draw: Var y = sum_i x_i^2 Var w_ij + out^2
+    both = _layer(read_noise=GaussianNoise(rel=rel), out_noise=out, use_bias=False)
+    ys = np.asarray(jax.vmap(lambda k: both(x, key=k))(keys))
+    np.testing.assert_allclose(np.var(ys, 0), ref + out**2, rtol=0.12)
+    # PerCall: one draw into the weights per realise (or per call), shared by its reads,
+    # with the per-read marginal over draws
+    pc = _layer(read_noise=GaussianNoise(rel=rel), use_bias=False, noise_draw=xbar.PerCall())
+    real = pc.realise(jax.random.PRNGKey(14))
+    np.testing.assert_array_equal(
+        real(x, key=jax.random.PRNGKey(1)), real(x, key=jax.random.PRNGKey(2))
+    )
+    assert real.cache[1] is None
+    yb = np.asarray(pc(jnp.stack([x, x]), key=jax.random.PRNGKey(3)))
+    np.testing.assert_array_equal(yb[0], yb[1])  # one draw for the reads of a call
+    yr = np.asarray(jax.vmap(lambda k: pc.realise(k)(x))(keys))
+    np.testing.assert_allclose(np.var(yr, 0), ref, rtol=0.12)
+    np.testing.assert_allclose(np.mean(yr, 0), x @ pc.weight, atol=4 * np.sqrt(ref.max() / 4000))
+    g_pc = jax.grad(lambda l: jnp.sum(l.realise(jax.random.PRNGKey(5))(x) ** 2))(pc)
+    assert np.all(np.isfinite(np.asarray(g_pc.weight)))
+    with pytest.raises(ValueError, match="noise_draw"):
+        _layer(noise_draw="per_call")
+
+
 def test_jit_vmap_grad_and_finite_differences():
     layer = _layer(
         wiring=xbar.Wiring(r_wl=5.0, r_bl=5.0),
