@@ -30,7 +30,9 @@ programmed onto crossbar tiles (:mod:`.core`); ``crossbar=None`` keeps exact wei
 
 Export writes nodes named ``input`` and ``output``, full-size parameter arrays, and
 metadata: the graph's ``dt`` [s], and per neuron node ``reset`` (``"value"`` or
-``"subtract"``) and ``integrator`` (``"euler"`` or ``"exact"``); for a crossbar network
+``"subtract"``) and ``integrator`` (``"euler"`` or ``"exact"``), and what NIR has no field
+for: a refractory period (``xbar.t_ref`` [s], per neuron) and a finite membrane register
+(``xbar.precision``, JSON; other importers ignore both); for a crossbar network
 the configuration (``xbar.crossbar``, JSON) and the programming key (``xbar.key``).
 Reading these back is a convenience (NIR tells backends not to rely on metadata):
 ``from_nir(to_nir(net))`` rebuilds the same network, the same programmed devices
@@ -360,6 +362,22 @@ def _plain_meta(meta: dict) -> dict:
     return out
 
 
+def _with_extras(neuron, meta, where):
+    """A neuron with what NIR has no field for, from the node's ``xbar.`` metadata written by
+    :func:`to_nir`: the refractory period ``xbar.t_ref`` [s] and the membrane register
+    ``xbar.precision`` (other importers ignore these keys)."""
+    if "xbar.t_ref" in meta:
+        if not hasattr(neuron, "t_ref"):
+            raise ValueError(f"{where}: xbar.t_ref given for a {type(neuron).__name__}")
+        t_ref = jnp.asarray(np.asarray(meta["xbar.t_ref"], dtype=float))
+        neuron = eqx.tree_at(lambda n: n.t_ref, neuron, t_ref)
+    if "xbar.precision" in meta:
+        text = meta["xbar.precision"]
+        precision = rebuild(json.loads(text.decode() if isinstance(text, bytes) else text))
+        neuron = eqx.tree_at(lambda n: n.precision, neuron, precision, is_leaf=lambda x: x is None)
+    return neuron
+
+
 def _convert(name, node, meta, dt, crossbar, key, reset, integrator, spike_fn, in_shape_of):
     t = type(node)
     where = f"node {name!r}"
@@ -466,32 +484,34 @@ def _convert(name, node, meta, dt, crossbar, key, reset, integrator, spike_fn, i
         return Delay.create(d, dt, d.shape, name=name)
     if t is nir.I:
         shape, p = _layer_shape(node, ("r",), name)
-        return NeuronLayer(Integrator(r=p["r"]), dt, shape)
+        return NeuronLayer(_with_extras(Integrator(r=p["r"]), meta, where), dt, shape)
     if t is nir.IF:
         shape, p = _layer_shape(node, ("r", "v_threshold", "v_reset"), name)
         neuron = IF(**p, reset=get_reset(), spike_fn=spike_fn)
-        return NeuronLayer(neuron, dt, shape)
+        return NeuronLayer(_with_extras(neuron, meta, where), dt, shape)
     if t is nir.LI:
         shape, p = _layer_shape(node, ("tau", "r", "v_leak"), name)
         _check_pos(name, "tau", p["tau"])
-        return NeuronLayer(LI(**p, integrator=get_integ()), dt, shape)
+        return NeuronLayer(_with_extras(LI(**p, integrator=get_integ()), meta, where), dt, shape)
     if t is nir.LIF:
         shape, p = _layer_shape(node, ("tau", "r", "v_leak", "v_threshold", "v_reset"), name)
         _check_pos(name, "tau", p["tau"])
         neuron = LIF(**p, reset=get_reset(), integrator=get_integ(), spike_fn=spike_fn)
-        return NeuronLayer(neuron, dt, shape)
+        return NeuronLayer(_with_extras(neuron, meta, where), dt, shape)
     if t is nir.CubaLI:
         shape, p = _layer_shape(node, ("tau_syn", "tau_mem", "r", "v_leak", "w_in"), name)
         _check_pos(name, "tau_syn", p["tau_syn"])
         _check_pos(name, "tau_mem", p["tau_mem"])
-        return NeuronLayer(CubaLI(**p, integrator=get_integ()), dt, shape)
+        return NeuronLayer(
+            _with_extras(CubaLI(**p, integrator=get_integ()), meta, where), dt, shape
+        )
     if t is nir.CubaLIF:
         fields = ("tau_syn", "tau_mem", "r", "v_leak", "v_threshold", "v_reset", "w_in")
         shape, p = _layer_shape(node, fields, name)
         _check_pos(name, "tau_syn", p["tau_syn"])
         _check_pos(name, "tau_mem", p["tau_mem"])
         neuron = CubaLIF(**p, reset=get_reset(), integrator=get_integ(), spike_fn=spike_fn)
-        return NeuronLayer(neuron, dt, shape)
+        return NeuronLayer(_with_extras(neuron, meta, where), dt, shape)
     raise ValueError(f"{where}: unsupported NIR node type {t.__name__}")
 
 
@@ -507,11 +527,13 @@ def _neuron_to_nir(neuron, shape, scale):
         meta["integrator"] = _integrator_name(neuron.integrator)
     if hasattr(neuron, "reset"):
         meta["reset"] = _reset_name(neuron.reset)
+    # NIR has no field for these: they travel in the node's xbar metadata (from_nir reads
+    # them back; other importers ignore them)
     t_ref = getattr(neuron, "t_ref", 0.0)
     if np.any(np.asarray(t_ref) != 0):
-        raise ValueError("to_nir: NIR has no refractory period; t_ref must be 0")
+        meta["xbar.t_ref"] = _full(t_ref, shape).astype(float)
     if neuron.precision is not None:
-        raise ValueError("to_nir: NIR has no finite membrane precision; precision must be None")
+        meta["xbar.precision"] = json.dumps(describe(neuron.precision))
 
     def f(name, s=1.0):
         a = getattr(neuron, name)

@@ -4,6 +4,7 @@ NIR equations (forward Euler, strict threshold, same-step reset), file round tri
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import nir
 import numpy as np
 import pytest
@@ -444,3 +445,32 @@ def test_bad_graphs_name_node_and_field():
     g = _ff_lif_graph()
     with pytest.raises(ValueError, match="key"):
         nw.from_nir(g, dt=DT, crossbar=nw.CrossbarConfig())
+
+
+def test_refractory_period_and_precision_travel_in_xbar_metadata(tmp_path):
+    # NIR has no field for a refractory period or a finite membrane register: to_nir writes
+    # them into the node's xbar metadata, the file keeps them, from_nir restores them, and
+    # the run is spike for spike the same (and differs from the run without them)
+    g = _ff_lif_graph()
+    g.nodes["lif"].r = np.full(6, 4.0)
+    net = nw.from_nir(g, dt=DT)
+    layer = net.nodes["lif"]
+    neuron = eqx.tree_at(lambda n: n.t_ref, layer.neuron, jnp.full(6, 3 * DT))
+    neuron = eqx.tree_at(
+        lambda n: n.precision,
+        neuron,
+        nw.FixedPoint(bits=6, v_min=-2.0, v_max=2.0),
+        is_leaf=lambda x: x is None,
+    )
+    net = eqx.tree_at(lambda n: n.nodes["lif"].neuron, net, neuron)
+    g2 = nw.to_nir(net)
+    assert "xbar.t_ref" in g2.nodes["lif"].metadata and "xbar.precision" in g2.nodes["lif"].metadata
+    path = tmp_path / "ref.nir"
+    nir.write(path, g2)
+    back = nw.from_nir(nir.read(path))
+    np.testing.assert_allclose(back.nodes["lif"].neuron.t_ref, 3 * DT)
+    assert back.nodes["lif"].neuron.precision == neuron.precision
+    x = _spikes(60, 4, p=0.6)
+    y = np.asarray(net.run(x))
+    np.testing.assert_array_equal(np.asarray(back.run(x)), y)
+    assert not np.array_equal(np.asarray(nw.from_nir(g, dt=DT).run(x)), y)
