@@ -27,6 +27,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 from xbar.networks.wta import AdaptiveLIF, WTALayer
 
+import xbar
+
 from . import rules, stdp, transfer
 
 __all__ = [
@@ -43,7 +45,8 @@ class LearningStats(eqx.Module):
     """Asked-for vs delivered statistics over the learning events (sums over synapses
     and events): ``asked_sum``, ``delivered_sum``, ``asked_abs``, ``err_sq`` (sum of
     ``(delivered - asked)^2``), ``n`` (synapse-events with a nonzero request), ``pulses``,
-    ``energy_j``, ``time_s``."""
+    ``energy_j``, ``time_s``; ``refresh_pulses``, ``refresh_energy_j``, ``refreshes``: the
+    pair refreshes of :meth:`WTATrainer.train` (0 without)."""
 
     asked_sum: Array
     delivered_sum: Array
@@ -54,11 +57,27 @@ class LearningStats(eqx.Module):
     pulses: Array
     energy_j: Array
     time_s: Array
+    refresh_pulses: Array
+    refresh_energy_j: Array
+    refreshes: Array
 
     @classmethod
     def zeros(cls, dtype):
         z = jnp.zeros((), dtype)
-        return cls(z, z, z, z, z, z, z, z, z)
+        return cls(z, z, z, z, z, z, z, z, z, z, z, z)
+
+    def add_refresh(self, rep):
+        """Count one refresh (an ``xbar.ProgramReport``)."""
+        dt = self.n.dtype
+        return eqx.tree_at(
+            lambda s: (s.refresh_pulses, s.refresh_energy_j, s.refreshes),
+            self,
+            (
+                self.refresh_pulses + jnp.sum(rep.pulses).astype(dt),
+                self.refresh_energy_j + rep.total_energy_j.astype(dt),
+                self.refreshes + jnp.ones((), dt),
+            ),
+        )
 
     def add(self, asked, delivered, rep: transfer.Delivery | None):
         nz = asked != 0
@@ -75,6 +94,9 @@ class LearningStats(eqx.Module):
                 pulses=self.pulses + (0 if rep is None else jnp.sum(rep.pulses)),
                 energy_j=self.energy_j + (0 if rep is None else rep.total_energy_j),
                 time_s=self.time_s + (0 if rep is None else rep.time_s),
+                refresh_pulses=self.refresh_pulses,
+                refresh_energy_j=self.refresh_energy_j,
+                refreshes=self.refreshes,
             ),
         )
 
@@ -104,10 +126,29 @@ class WTATrainer(eqx.Module):
         r = self.rule.rules[0] if isinstance(self.rule, rules.Chain) else self.rule
         return r.factors(st[0] if isinstance(self.rule, rules.Chain) else st, pre, post, self.dt)
 
-    def train(self, key, x: Float[Array, "b m"], w0: Float[Array, "m n"], *, xb=None, scheme=None):
+    def train(
+        self,
+        key,
+        x: Float[Array, "b m"],
+        w0: Float[Array, "m n"],
+        *,
+        xb=None,
+        scheme=None,
+        refresh=None,
+        refresh_every: int = 0,
+    ):
         """One pass over the images ``x`` (B, M). Ideal synapses start from ``w0``; with
         ``xb`` (and ``scheme``) the crossbar is trained and ``w0`` ignored. Returns
         ``(weights or crossbar, theta, LearningStats)``.
+
+        Refresh (differential pairs of one-way devices, e.g. SET-only PCM pairs, Bichler
+        et al., IEEE TED 59:2206, 2012; Boybat et al., Nat. Commun. 9:2514, 2018): with a
+        programming scheme ``refresh`` (e.g. ``xbar.WriteVerify``) and ``refresh_every``
+        ``k > 0``, after every ``k``-th image both devices of every pair are re-programmed
+        (:func:`xbar.program`) to the pair's present weight ``G+ - G-`` (clipped to the
+        mapping's range), so that the pair leaves the top of its window; the pulses and
+        energy of the refreshes are counted in the statistics (``refresh_pulses``,
+        ``refresh_energy_j``), apart from the learning pulses.
 
         With a crossbar the rule's first member must have ``factors`` (outer-product
         delivery) and any modifier after it (e.g. ``SoftBound``) is left to the devices,
@@ -118,7 +159,7 @@ class WTATrainer(eqx.Module):
 
         def image(carry, xs):
             syn, theta, stats = carry
-            xi, k = xs
+            xi, k, idx = xs
             k_in, k_del = jax.random.split(k)
             w_img = (syn if xb is None else xb.with_state(syn).weights()).astype(dtype)
             pre_t = self._spikes(k_in, xi)
@@ -154,12 +195,29 @@ class WTATrainer(eqx.Module):
             (syn, _, neu, _, stats), _ = jax.lax.scan(
                 step, (syn, w_img, neu, rst, stats), (pre_t, keys)
             )
+            if do_refresh:
+                k_ref = jax.random.fold_in(k, 1)
+
+                def refresh_pairs(args):
+                    syn, stats = args
+                    xb_now = xb.with_state(syn)
+                    wmax = xb.mapping.w_max
+                    target = jnp.clip(xb_now.weights(), -wmax, wmax)
+                    new, rep = xbar.program(xb_now, target, refresh, k_ref)
+                    return new.state, stats.add_refresh(rep)
+
+                syn, stats = jax.lax.cond(
+                    (idx + 1) % refresh_every == 0, refresh_pairs, lambda a: a, (syn, stats)
+                )
             return (syn, neu.theta, stats), None
 
+        if refresh is not None and not (isinstance(refresh_every, int) and refresh_every > 0):
+            raise ValueError(f"refresh_every must be a positive integer, got {refresh_every!r}")
+        do_refresh = refresh is not None and xb is not None
         syn0 = w0 if xb is None else xb.state
         carry = (syn0, neu0.theta, LearningStats.zeros(dtype))
         keys = jax.random.split(key, x.shape[0])
-        (syn, theta, stats), _ = jax.lax.scan(image, carry, (x, keys))
+        (syn, theta, stats), _ = jax.lax.scan(image, carry, (x, keys, jnp.arange(x.shape[0])))
         out = syn if xb is None else xb.with_state(syn)
         return out, theta, stats
 

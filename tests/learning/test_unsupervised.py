@@ -5,6 +5,7 @@ repeating spike pattern hidden in noise."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from xbar.learning import load_digits, rules, stdp, transfer
 from xbar.learning import unsupervised as u
 
@@ -89,3 +90,38 @@ def test_pattern_neuron_loop_matches_the_rule_on_a_silent_neuron():
     np.testing.assert_allclose(w, 0.5, atol=1e-15)
     w, post = u.train_pattern_neuron(spikes, neuron, rule, jnp.full((20,), 0.5), gain=50.0)
     assert float(post.sum()) > 0 and not np.allclose(w, 0.5)
+
+
+def test_pair_refresh_keeps_the_weights_and_frees_the_window():
+    # SET-only differential pairs climb to the top of their window; a refresh re-programs
+    # both devices of each pair to their difference (Bichler et al. 2012, Boybat et al.
+    # 2018): the weight is kept (within the programming tolerance), one device returns to
+    # g_min. Without post spikes (gain 0) nothing but the refreshes acts.
+    dev = transfer.LinearSynapse(dg=0.1e-6, g_ini=12.5e-6)
+    mapping = xbar.DifferentialMapping(g_min=0.0, g_max=25e-6)
+    key = jax.random.PRNGKey(3)
+    g = jax.random.uniform(key, (8, 10), jnp.float32, 15e-6, 24e-6)  # both devices high
+    xb = xbar.Crossbar.create(
+        dev, (8, 5), mapping=mapping, wiring=xbar.Wiring.ideal(), state=dev.State(g=g)
+    )
+    w_before = xb.weights()
+    trainer = u.WTATrainer(rule=stdp.DiehlCookSTDP(eta_post=0.1, eta_pre=0.0), gain=0.0, n_steps=5)
+    refresh = xbar.WriteVerify(
+        v_set0=1.0, v_set_step=0.0, v_set_max=1.0, v_reset0=-1.0, v_reset_step=0.0,
+        v_reset_max=1.0, max_pulses=300, tol=0.01,
+    )  # fmt: skip
+    scheme = transfer.Coincidence(dw_pulse=0.004, v_set=1.0, set_only=True)
+    x = jnp.ones((4, 8), jnp.float32)
+    xb2, _, st = jax.jit(
+        lambda k: trainer.train(
+            k, x, jnp.zeros((8, 5)), xb=xb, scheme=scheme, refresh=refresh, refresh_every=2
+        )
+    )(key)
+    assert int(st.refreshes) == 2 and int(st.pulses) == 0 and int(st.refresh_pulses) > 0
+    assert float(st.refresh_energy_j) > 0
+    np.testing.assert_allclose(xb2.weights(), w_before, atol=0.011 * 2)
+    gp, gm = np.asarray(xb2.conductances()).reshape(8, 5, 2).transpose(2, 0, 1)
+    np.testing.assert_allclose(np.minimum(gp, gm), 0.0, atol=0.011 * 25e-6)
+    assert np.max(np.maximum(gp, gm)) < np.max(np.asarray(g)) - 5e-6
+    with pytest.raises(ValueError, match="refresh_every"):
+        trainer.train(key, x, jnp.zeros((8, 5)), xb=xb, scheme=scheme, refresh=refresh)
