@@ -99,15 +99,17 @@ def pcg(op, prec, b: jax.Array, tol: float, max_iter: int):
     bb = _wires.dot(b, b)
     thresh = (tol * tol) * bb
 
+    # The state carries rr = r^T r, so the convergence test of the loop condition reads a
+    # scalar instead of reducing the residual field once more per iteration.
     def cond(state):
-        _, r, _, _, k, broke = state
-        return (k < max_iter) & jnp.any(_wires.dot(r, r) > thresh) & ~broke
+        *_, rr, k, broke = state
+        return (k < max_iter) & jnp.any(rr > thresh) & ~broke
 
     def body(state):
-        x, r, p, rz, k, broke = state
+        x, r, p, rz, rr, k, broke = state
         Ap = op(p)
         pAp = _wires.dot(p, Ap)
-        active = _wires.dot(r, r) > thresh
+        active = rr > thresh
         broke = broke | jnp.any(active & ~(pAp > 0)) | jnp.any(active & ~jnp.isfinite(rz))
         # Right-hand sides that are already solved have p = 0; keep them frozen.
         alpha = jnp.where(pAp > 0, rz / jnp.where(pAp > 0, pAp, 1), 0)
@@ -117,10 +119,11 @@ def pcg(op, prec, b: jax.Array, tol: float, max_iter: int):
         rz_new = _wires.dot(r, z)
         beta = jnp.where(rz > 0, rz_new / jnp.where(rz > 0, rz, 1), 0)
         p = z + beta * p
-        return x, r, p, rz_new, k + 1, broke
+        return x, r, p, rz_new, _wires.dot(r, r), k + 1, broke
 
     z0 = prec(b)
-    state = (jnp.zeros_like(b), b, z0, _wires.dot(b, z0), jnp.array(0, jnp.int32), jnp.array(False))
-    x, r, _, _, k, broke = lax.while_loop(cond, body, state)
-    converged = (_wires.dot(r, r) <= thresh)[..., 0, 0]
+    k0, broke0 = jnp.array(0, jnp.int32), jnp.array(False)
+    state = (jnp.zeros_like(b), b, z0, _wires.dot(b, z0), bb, k0, broke0)
+    x, r, _, _, rr, k, broke = lax.while_loop(cond, body, state)
+    converged = (rr <= thresh)[..., 0, 0]
     return x, k, converged, broke

@@ -143,7 +143,7 @@ def diag_A(R_wl: jax.Array, R_bl: jax.Array) -> jax.Array:
     the barrier keeps XLA from evaluating these prefix sums at compile time (its constant
     folder takes seconds for a 256 x 512 array)."""
     R_wl, R_bl = lax.optimization_barrier((R_wl, R_bl))
-    return jnp.cumsum(R_wl, -1) + jnp.cumsum(R_bl[..., ::-1, :], -2)[..., ::-1, :]
+    return cumsum(R_wl, -1) + cumsum(R_bl, -2, reverse=True)
 
 
 def max_abs(x: jax.Array, axis=None) -> jax.Array:

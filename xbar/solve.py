@@ -54,6 +54,7 @@ IEEE Electron Device Lett. 31, 1002 (2010)).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import equinox as eqx
@@ -131,12 +132,19 @@ def _prepare(G, r_wl, r_bl, r_src, r_sense, dtype_of=()):
         "r_sense", r_sense, ((), (N,)), what=" (scalar or per-column, ohm)"
     )
     dtype = jnp.promote_types(jnp.result_type(G, *dtype_of), jnp.float32)
-    G = G.astype(dtype)
+    return (*_fold(G, r_wl, r_bl, r_src, r_sense, dtype), dtype)
+
+
+@functools.partial(jax.jit, static_argnums=5)
+def _fold(G, r_wl, r_bl, r_src, r_sense, dtype):
+    """``(G, R_wl, R_bl)`` in ``dtype``, ``r_src`` / ``r_sense`` added to the end segments
+    (one compiled call: eagerly, these few small operations would each be dispatched)."""
+    M, N = G.shape
     R_wl = jnp.broadcast_to(r_wl.astype(dtype), (M, N))
     R_bl = jnp.broadcast_to(r_bl.astype(dtype), (M, N))
     R_wl = R_wl.at[:, 0].add(jnp.broadcast_to(r_src.astype(dtype), (M,)))
     R_bl = R_bl.at[M - 1, :].add(jnp.broadcast_to(r_sense.astype(dtype), (N,)))
-    return G, R_wl, R_bl, dtype
+    return G.astype(dtype), R_wl, R_bl
 
 
 def _default_tol(dtype, tol, max_iter):
