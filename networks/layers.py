@@ -24,7 +24,8 @@ The forward pass is the read of a crossbar tile, in the normalised units of
    :meth:`CrossbarLinear.realise` (``W + sqrt(Var) xi``: each read has the same marginal
    distribution, the reads of a pass share the draw; the weight-noise injection of
    hardware-aware training, Joshi et al., Nat. Commun. 11:2473, 2020; one matrix product per
-   read instead of two);
+   read instead of two); the noise amplitude is not differentiated (the backward pass
+   treats each draw as a fixed perturbation, as weight-noise injection does);
 6. ADC: quantisation and clipping to ``[-out_bound, out_bound]`` (``xbar.ADC``, STE);
 7. digital scaling ``input_scale * out_scale`` and the bias (digital, exact).
 
@@ -131,6 +132,13 @@ class GaussianNoise(AbstractSynapseNoise):
 
 def _is_off(noise: AbstractSynapseNoise) -> bool:
     return isinstance(noise, NoNoise)
+
+
+def _draw_normal(key, shape, dtype):
+    """Standard normals, materialised once: XLA would otherwise fuse the elementwise
+    random-number generator into each consumer (forward and backward) and run it again
+    there, several times the cost of the draw."""
+    return jax.lax.optimization_barrier(jax.random.normal(key, shape, dtype))
 
 
 def _safe_sqrt(a):
@@ -284,7 +292,7 @@ class CrossbarLinear(eqx.Module):
             dg = self.g_offset
         elif key is not None and not _is_off(self.prog_noise):
             sig = jax.lax.stop_gradient(self.prog_noise.sigma(g))
-            dg = sig * jax.random.normal(key, g.shape, g.dtype)
+            dg = sig * _draw_normal(key, g.shape, g.dtype)
         else:
             return g, self._stuck(g)
         return g, self._stuck(jnp.maximum(g + dg, 0.0))
@@ -306,7 +314,7 @@ class CrossbarLinear(eqx.Module):
             off = jnp.zeros_like(g)
         else:
             sig = jax.lax.stop_gradient(self.prog_noise.sigma(g))
-            dg = sig * jax.random.normal(key, g.shape, g.dtype)
+            dg = sig * _draw_normal(key, g.shape, g.dtype)
             off = jax.lax.stop_gradient(jnp.maximum(g + dg, 0.0) - g)
         return eqx.tree_at(lambda s: s.g_offset, self, off, is_leaf=lambda x: x is None)
 
@@ -328,8 +336,8 @@ class CrossbarLinear(eqx.Module):
         cache = layer._matrices(None)
         if key is not None and isinstance(self.noise_draw, xbar.PerCall) and cache[1] is not None:
             w_hw, var, s = cache
-            z = jax.random.normal(jax.random.fold_in(key, 1), w_hw.shape, w_hw.dtype)
-            cache = (w_hw + _safe_sqrt(var) * z, None, s)
+            z = _draw_normal(jax.random.fold_in(key, 1), w_hw.shape, w_hw.dtype)
+            cache = (w_hw + jax.lax.stop_gradient(_safe_sqrt(var)) * z, None, s)
         return eqx.tree_at(lambda s: s.cache, layer, cache, is_leaf=lambda x: x is None)
 
     def _matrices(self, key):
@@ -368,19 +376,20 @@ class CrossbarLinear(eqx.Module):
         w_hw, var, s = self._matrices(k_prog) if self.cache is None else self.cache
         if isinstance(self.noise_draw, xbar.PerCall) and var is not None and k_read is not None:
             # one draw into the weights, shared by the reads of this call
-            w_hw = w_hw + _safe_sqrt(var) * jax.random.normal(k_read, w_hw.shape, w_hw.dtype)
+            sd_w = jax.lax.stop_gradient(_safe_sqrt(var))
+            w_hw = w_hw + sd_w * _draw_normal(k_read, w_hw.shape, w_hw.dtype)
             var, k_read = None, jax.random.fold_in(k_read, 1)
         xq = self.dac.quantize(jnp.asarray(x) / self.input_scale)
         y = xq @ w_hw
         # read noise and output noise: independent Gaussians at each output, one draw
         noise_var = None
         if var is not None and k_read is not None:
-            noise_var = (xq * xq) @ var
+            noise_var = jax.lax.stop_gradient(xq * xq) @ jax.lax.stop_gradient(var)
         if k_out is not None and not (isinstance(self.out_noise, float) and self.out_noise == 0):
             out_var = self.out_noise * self.out_noise
             noise_var = out_var if noise_var is None else noise_var + out_var
         if noise_var is not None:
-            sd = _safe_sqrt(jnp.broadcast_to(noise_var, y.shape))
+            sd = jax.lax.stop_gradient(_safe_sqrt(jnp.broadcast_to(noise_var, y.shape)))
             y = y + sd * jax.random.normal(k_read, y.shape, y.dtype)
         y = self.adc(y)
         y = y * (self.input_scale * self.out_scale * s)  # exact for scales of 1
