@@ -125,3 +125,48 @@ def test_pair_refresh_keeps_the_weights_and_frees_the_window():
     assert np.max(np.maximum(gp, gm)) < np.max(np.asarray(g)) - 5e-6
     with pytest.raises(ValueError, match="refresh_every"):
         trainer.train(key, x, jnp.zeros((8, 5)), xb=xb, scheme=scheme, refresh=refresh)
+
+
+@pytest.mark.slow
+def test_refreshed_pcm_pairs_learn_digits_where_unrefreshed_ones_run_away():
+    # physical PCM SET-only pairs (notebook 07, section 4): the partial-SET step grows with
+    # G, so without refresh the pairs climb out of their window (chance accuracy); with a
+    # write-verify refresh every 5 images they learn (0.32 at this size, ideal 0.64)
+    x, y, xt, yt = _data(300, 360)
+    x, xt = x.astype(jnp.float64), xt.astype(jnp.float64)
+    pcm = xbar.devices.PCM()
+    n = 30
+    u_plus = jax.random.uniform(jax.random.PRNGKey(4), (64, n), minval=14e-9, maxval=22e-9)
+    u_a = jnp.stack([u_plus, jnp.full((64, n), 22e-9)], -1).reshape(64, 2 * n)
+    xb = xbar.Crossbar.create(
+        pcm,
+        (64, n),
+        mapping=xbar.DifferentialMapping(g_min=2e-6, g_max=12e-6),
+        wiring=xbar.Wiring.ideal(),
+        state=pcm.init_state((64, 2 * n), u_a=u_a),
+    )
+    scheme = transfer.Coincidence(
+        dw_pulse=0.03, v_set=0.85, width_set_s=5e-9, n_slots=2, set_only=True
+    )
+    refresh = xbar.WriteVerify(
+        v_set0=0.7, v_set_step=0.01, v_set_max=1.05, v_reset0=-1.38, v_reset_step=-0.005,
+        v_reset_max=1.5, width_set_s=10e-9, width_reset_s=20e-9, max_pulses=60, tol=0.05,
+    )  # fmt: skip
+    ideal = u.WTATrainer()
+    trainer = u.WTATrainer(rule=ideal.rule.rules[0])
+    key = jax.random.PRNGKey(0)
+    out = {}
+    for every in (0, 5):
+        kw = dict(refresh=refresh, refresh_every=every) if every else {}
+        xb2, theta, st = jax.jit(
+            lambda k, a, kw=kw: trainer.train(k, a, jnp.zeros((64, n)), xb=xb, scheme=scheme, **kw)
+        )(key, x)
+        w = xb2.weights()
+        lab = u.assign_labels(ideal.responses(jax.random.PRNGKey(7), x, w, theta), y, 10)
+        c = ideal.responses(jax.random.PRNGKey(8), xt, w, theta)
+        acc = float(jnp.mean(u.predict(c, lab, 10) == yt))
+        rms = float(jnp.sqrt(st.err_sq / st.n))
+        out[every] = (acc, rms, float(jnp.max(jnp.abs(w))))
+    assert out[0][2] > 5.0 and out[5][2] < 1.2  # runaway vs kept in the window
+    assert out[5][1] < 0.3 * out[0][1]
+    assert out[5][0] > out[0][0] + 0.1
