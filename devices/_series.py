@@ -93,8 +93,7 @@ def device_voltage(f: Law, u, r=0.0, s: Law | None = None, *, halley_steps: int 
             raise ValueError(f"halley_steps must be an int >= 1, got {halley_steps!r}")
         u = jnp.asarray(u)
         r = jnp.asarray(r, u.dtype)
-        x = _sinh_root(f, u, r, halley_steps)
-        return _implicit_step(lambda x: x + r * f(x) - u, x)
+        return _sinh_implicit_step(f, u, r, _sinh_root(f, u, r, halley_steps))
     u = jnp.asarray(u)
     r = jnp.asarray(r, u.dtype)
     u, r = jnp.broadcast_arrays(u, r)
@@ -132,6 +131,16 @@ def device_voltage(f: Law, u, r=0.0, s: Law | None = None, *, halley_steps: int 
     x0 = 0.5 * (lo + hi)
     x, *_ = lax.while_loop(cond, body, (x0, lo, hi, hi - lo, jnp.array(0)))
     return _implicit_step(lambda x: h(x, r, u), x)
+
+
+def _sinh_implicit_step(f: SinhLaw, u, r, x):
+    """:func:`_implicit_step` for ``h(x) = x + r i0 sinh(x / v0) - u``, with its slope
+    ``h' = 1 + r i0 cosh(x / v0) / v0 >= 1`` written out (no guard needed)."""
+    x = lax.stop_gradient(x)
+    a = r * f.i0
+    hp = lax.stop_gradient(1.0 + a * jnp.cosh(x / f.v0) / f.v0)
+    # |x| / v0 stays below the overflow of sinh: a sinh(|x| / v0) <= |u| at the root
+    return x - (x + a * jnp.sinh(x / f.v0) - u) / hp
 
 
 def _implicit_step(h: Law, x: jax.Array) -> jax.Array:
