@@ -16,7 +16,9 @@ A :class:`Crossbar` holds
   statistics of the logical columns), ``t_eff`` (the read time both belong to) and
   ``gdc_alpha`` (the drift-compensation factor of that time, when asked for);
   ``noise_frozen`` marks a cached matrix that carries one draw of the device read noise
-  (:meth:`Crossbar.with_read_noise_frozen`).
+  (:meth:`Crossbar.with_read_noise_frozen`); ``w_log`` is the cached matrix with the pair
+  (or reference) columns already combined, ``mapping.combine(g_eff)``, which a noiseless
+  read multiplies directly.
 
 It is immutable: every operation returns a new crossbar. The read (:meth:`Crossbar.mvm`)
 is described in :mod:`xbar.read`, its read noise in :mod:`xbar.read_noise`.
@@ -118,6 +120,7 @@ class Crossbar(eqx.Module):
     t_eff: float | Array | None = None
     gdc_alpha: Array | None = None
     noise_frozen: bool = eqx.field(default=False, static=True)
+    w_log: Array | None = None
 
     @classmethod
     def create(
@@ -359,9 +362,9 @@ class Crossbar(eqx.Module):
             t_s = check_time("t_s", t_s)
         stats = _noise.read_stats(self, g_eff, self.device_state(t_s))
         return eqx.tree_at(
-            lambda c: (c.g_eff, c.read_stats, c.t_eff, c.gdc_alpha),
+            lambda c: (c.g_eff, c.read_stats, c.t_eff, c.gdc_alpha, c.w_log),
             self._unfrozen(),
-            (g_eff, stats, t_s, None),
+            (g_eff, stats, t_s, None, self.mapping.combine(g_eff)),
             is_leaf=lambda x: x is None,
         )
 
@@ -391,10 +394,11 @@ class Crossbar(eqx.Module):
         state = base.device_state(base.t_eff)
         g_dev = base.device.conductance(state, base.dac.v_read)
         ratio = _read._ratio(base, state, g_dev, key)
+        g_frozen = base.g_eff * ratio
         frozen = eqx.tree_at(
-            lambda c: (c.g_eff, c.read_stats),
+            lambda c: (c.g_eff, c.read_stats, c.w_log),
             base,
-            (base.g_eff * ratio, None),
+            (g_frozen, None, base.mapping.combine(g_frozen)),
             is_leaf=lambda x: x is None,
         )
         return dataclasses.replace(frozen, noise_frozen=True)
@@ -405,9 +409,9 @@ class Crossbar(eqx.Module):
     def with_state(self, state) -> Crossbar:
         """A copy with a new device state (e.g. after programming) and no cached matrix."""
         return eqx.tree_at(
-            lambda c: (c.state, c.g_eff, c.read_stats, c.t_eff, c.gdc_alpha),
+            lambda c: (c.state, c.g_eff, c.read_stats, c.t_eff, c.gdc_alpha, c.w_log),
             self._unfrozen(),
-            (state, None, None, None, None),
+            (state, None, None, None, None, None),
             is_leaf=lambda x: x is None,
         )
 

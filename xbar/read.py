@@ -146,7 +146,10 @@ def cached_gdc_alpha(xb, g_eff_ref):
     if g_eff_ref is None:
         return jnp.ones((), yt.dtype)
     ref = eqx.tree_at(
-        lambda c: (c.g_eff, c.t_eff), xb, (g_eff_ref, None), is_leaf=lambda v: v is None
+        lambda c: (c.g_eff, c.t_eff, c.w_log),
+        xb,
+        (g_eff_ref, None, None),
+        is_leaf=lambda v: v is None,
     )
     y0 = _read(ref, eye, none, None, "effective", None)
     return compensation_factor(y0, yt)
@@ -194,7 +197,9 @@ def _read(xb, x, keys, t_s, mode, weights, read_noise="auto"):
         g_dev = xb.device.conductance(state, xb.dac.v_read)
     if not noisy or read_noise == "snapshot":
         ratio = _ratio(xb, state, g_dev, k_noise) if noisy else 1.0
-        if linear:
+        if linear and cached and not noisy and xb.w_log is not None:
+            i_log = v @ xb.w_log  # the combined matrix of the cache
+        elif linear:
             # combine() is linear: subtracting the pair (or reference) columns of the
             # matrix first halves the matrix product.
             i_log = v @ xb.mapping.combine(w_read * ratio)
