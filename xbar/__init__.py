@@ -12,6 +12,7 @@ from . import cells, devices, presets
 from .calibration import calibrate_columns
 from .crossbar import Crossbar, Wiring
 from .energy import ReadEnergy, array_power, read_energy, write_summary
+from .host import tune_allocator
 from .ir_drop import effective_matrix_first_order, ir_drop_fraction
 from .mapping import AbstractMapping, DifferentialMapping, ReferenceMapping
 from .open_loop import OpenLoop
@@ -120,6 +121,7 @@ __all__ = [
     "read_energy",
     "solve",
     "sweep",
+    "tune_allocator",
     "write_summary",
 ]
 
