@@ -21,6 +21,7 @@ import importlib.util
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -298,7 +299,11 @@ def main(quick, old):
         with tempfile.TemporaryDirectory() as d:
             out = os.path.join(d, "old.json")
             env = dict(os.environ, PYTHONPATH=old)
-            cmd = [sys.executable, os.path.abspath(__file__), "--legacy", out]
+            # run a copy from the temporary folder: from this folder, benchmarks/devices.py
+            # would shadow the old version's top-level ``devices`` package
+            for name in ("solver.py", "_results.py"):
+                shutil.copy(os.path.join(HERE, name), d)
+            cmd = [sys.executable, os.path.join(d, "solver.py"), "--legacy", out]
             if quick:
                 cmd.append("--quick")
             for opt in ("--only", "--old-max"):
