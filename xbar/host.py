@@ -8,7 +8,10 @@ handed back; every call then touches its large temporaries as new pages (one min
 fault per 4 kB page). For a training step of a 784-256-10 spiking network (T = 25, batch
 128) that is ~10^4 page faults per step, about as long as the step's arithmetic
 (``benchmarks/RESULTS.md``). Raising the thresholds keeps freed memory in the process for
-the next call: the same allocations are then served without faults.
+the next call: the same allocations are then served without faults. All threads share one
+arena (``M_ARENA_MAX = 1``), so that memory freed by one of XLA's threads serves the next
+call's allocations by another; call it before the first computation, as arenas that already
+exist stay.
 
 The setting is process-wide and opt-in (a library should not change its host's allocator
 by itself); ``xbar demo`` and the benchmarks call it. The cost is memory: freed buffers stay
@@ -24,7 +27,7 @@ import platform
 __all__ = ["tune_allocator"]
 
 # mallopt parameter numbers of glibc's <malloc.h>
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -2, -3, -8
 _MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's upper limit on 64-bit systems
 _INT_MAX = 2**31 - 1
 
@@ -66,6 +69,9 @@ def tune_allocator(
         return False
     ok = True
     for param, val in (
+        # one arena: memory freed by one of XLA's threads serves the next call's allocation
+        # by another (per-thread arenas unmap their heaps when these empty)
+        (_M_ARENA_MAX, 1),
         (_M_MMAP_THRESHOLD, mmap_threshold),
         (_M_TRIM_THRESHOLD, trim_threshold),
         (_M_TOP_PAD, top_pad),
