@@ -54,26 +54,37 @@ def main(argv=None):
     bw = device_copy_bandwidth(1 << 28 if a.cpu else 1 << 30)
     pass_s = 2 * B * n * n * 4 / bw  # one read + write pass over the (B, n, n) fields
     sol = xbar.solve(G, V, **kw)
-    ref = xbar.solve(G.astype(jnp.float64) if jax.config.jax_enable_x64 else G, V, **kw,
-                     solver=xbar.Direct())
+    ref = xbar.solve(
+        G.astype(jnp.float64) if jax.config.jax_enable_x64 else G, V, **kw, solver=xbar.Direct()
+    )
     err = float(jnp.max(jnp.abs(sol.i_out - ref.i_out)) / jnp.max(jnp.abs(ref.i_out)))
     t_solve = median_time(lambda: xbar.solve(G, V, **kw), 5)
     pass_w = 2 * n * n * n * 4 / bw  # the same for the n unit inputs of effective_matrix
     t_weff = median_time(lambda: xbar.effective_matrix(G, **kw), 3)
     rows = [
-        (f"linear, batch {B}", t_solve, 0.5 if (n, B) == (1024, 256) else None, pass_s,
-         int(sol.cg_iterations), err),
+        (
+            f"linear, batch {B}",
+            t_solve,
+            0.5 if (n, B) == (1024, 256) else None,
+            pass_s,
+            int(sol.cg_iterations),
+            err,
+        ),
         ("effective_matrix", t_weff, 10.0 if n == 1024 else None, pass_w, None, None),
     ]
     dev = jax.devices()[0]
-    head = (f"{'workload':<22}{'size':>11}{'t [s]':>9}{'target':>8}{'1 pass [ms]':>13}"
-            f"{'t / pass':>10}{'iters':>7}{'rel.err':>10}")
+    head = (
+        f"{'workload':<22}{'size':>11}{'t [s]':>9}{'target':>8}{'1 pass [ms]':>13}"
+        f"{'t / pass':>10}{'iters':>7}{'rel.err':>10}"
+    )
     print(f"{dev.device_kind} ({backend}); copy bandwidth {bw / 1e9:.0f} GB/s")
     print(head)
     for w, t, target, p, it, e in rows:
-        print(f"{w:<22}{f'{n}x{n}':>11}{t:>9.3f}{'-' if target is None else target:>8}"
-              f"{p * 1e3:>13.2f}{t / p:>10.0f}{'-' if it is None else it:>7}"
-              f"{'-' if e is None else f'{e:.1e}':>10}")
+        print(
+            f"{w:<22}{f'{n}x{n}':>11}{t:>9.3f}{'-' if target is None else target:>8}"
+            f"{p * 1e3:>13.2f}{t / p:>10.0f}{'-' if it is None else it:>7}"
+            f"{'-' if e is None else f'{e:.1e}':>10}"
+        )
     if a.cpu:
         return 0
     lines = [
@@ -91,9 +102,11 @@ def main(argv=None):
     ]
     for w, t, target, p, it, e in rows:
         met = "-" if target is None else ("yes" if t <= target else "NO")
-        lines.append(f"| {w} | {n}x{n} | {t:.3f} | {'-' if target is None else target} | {met} "
-                     f"| {p * 1e3:.2f} | {t / p:.0f} | {'-' if it is None else it} | "
-                     f"{'-' if e is None else f'{e:.1e}'} |")
+        lines.append(
+            f"| {w} | {n}x{n} | {t:.3f} | {'-' if target is None else target} | {met} "
+            f"| {p * 1e3:.2f} | {t / p:.0f} | {'-' if it is None else it} | "
+            f"{'-' if e is None else f'{e:.1e}'} |"
+        )
     replace_section("## Solver on GPU (xbar.solve)", "\n".join(lines))
     return 0
 

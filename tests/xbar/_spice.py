@@ -111,9 +111,7 @@ def run(G, v_in, r_wl, r_bl, r_src=0.0, r_sense=0.0, sinh_v0=None, timeout=120, 
         cir = os.path.join(d, "xbar.cir")
         with open(cir, "w") as f:
             f.write(
-                netlist(
-                    G, np.asarray(v_in, float), r_wl, r_bl, r_src, r_sense, sinh_v0, raw, v_col
-                )
+                netlist(G, np.asarray(v_in, float), r_wl, r_bl, r_src, r_sense, sinh_v0, raw, v_col)
             )
         proc = subprocess.run(
             [NGSPICE, "-b", cir], capture_output=True, text=True, timeout=timeout, cwd=d
@@ -123,7 +121,5 @@ def run(G, v_in, r_wl, r_bl, r_src=0.0, r_sense=0.0, sinh_v0=None, timeout=120, 
         res = _parse_raw(raw)
     i_out = np.array([res[f"i(vs{j})"] for j in range(N)])
     v_wl = np.array([[res[f"v(w{i}_{j})"] for j in range(N)] for i in range(M)])
-    v_bl = np.array(
-        [[res[f"v(b{i}_{j})"] for j in range(N)] for i in range(M)]
-    )
+    v_bl = np.array([[res[f"v(b{i}_{j})"] for j in range(N)] for i in range(M)])
     return i_out, v_wl, v_bl

@@ -917,8 +917,7 @@ def test_march_segments_strong_ir_drop():
     # the planned march; a tighter tol than the default, as the system is badly
     # conditioned here
     plan = xbar.March.plan(G, r_wl=10.0, r_bl=10.0, r_src=1.0, r_sense=1.0)
-    sol = xbar.solve(G, v, r_wl=10.0, r_bl=10.0, r_src=1.0, r_sense=1.0, tol=1e-12,
-                     solver=plan)
+    sol = xbar.solve(G, v, r_wl=10.0, r_bl=10.0, r_src=1.0, r_sense=1.0, tol=1e-12, solver=plan)
     assert bool(sol.converged) and int(sol.cg_iterations) <= 3
     np.testing.assert_allclose(sol.i_out, i_ref, rtol=0, atol=1e-10 * np.max(np.abs(i_ref)))
     np.testing.assert_allclose(sol.v_bl, vb_ref, rtol=0, atol=2e-10 * 0.5)
