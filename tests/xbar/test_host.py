@@ -39,6 +39,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a memory-performance measurement (page faults), sensitive to the load
 @pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
 )
@@ -55,6 +56,12 @@ def test_tuned_allocator_serves_repeated_temporaries_without_page_faults():
         pytest.skip(f"this C library keeps the memory by itself ({faults['default']} faults)")
     # (the tuned count varies with the machine's load, from 0 to about a third)
     assert faults["tuned"] < 0.5 * faults["default"]
+
+
+def test_settings_are_accepted_where_the_c_library_is_glibc():
+    # mallopt accepts every setting on glibc (True); elsewhere nothing is changed (False)
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert xbar.tune_allocator() is glibc
 
 
 def test_bad_settings_name_the_parameter():
