@@ -47,6 +47,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 import xbar
+from xbar.read_noise import safe_sqrt
 
 __all__ = [
     "AbstractIRDrop",
@@ -134,17 +135,11 @@ def _is_off(noise: AbstractSynapseNoise) -> bool:
     return isinstance(noise, NoNoise)
 
 
-def _draw_normal(key, shape, dtype):
-    """Standard normals, materialised once: XLA would otherwise fuse the elementwise
-    random-number generator into each consumer (forward and backward) and run it again
-    there, several times the cost of the draw."""
-    return jax.lax.optimization_barrier(jax.random.normal(key, shape, dtype))
-
-
-def _safe_sqrt(a):
-    """``sqrt(a)`` with a zero (not infinite) gradient at ``a = 0``."""
-    pos = a > 0
-    return jnp.where(pos, jnp.sqrt(jnp.where(pos, a, 1.0)), 0.0)
+def _with_weight_noise(w_hw, var, key):
+    """``w_hw + sqrt(var) xi``: one read-noise draw into the weights, its amplitude not
+    differentiated (``xbar.PerCall``)."""
+    z = jax.random.normal(key, w_hw.shape, w_hw.dtype)
+    return w_hw + jax.lax.stop_gradient(safe_sqrt(var)) * z
 
 
 # ---- the layer ----------------------------------------------------------------------------
@@ -292,7 +287,7 @@ class CrossbarLinear(eqx.Module):
             dg = self.g_offset
         elif key is not None and not _is_off(self.prog_noise):
             sig = jax.lax.stop_gradient(self.prog_noise.sigma(g))
-            dg = sig * _draw_normal(key, g.shape, g.dtype)
+            dg = sig * jax.random.normal(key, g.shape, g.dtype)
         else:
             return g, self._stuck(g)
         return g, self._stuck(jnp.maximum(g + dg, 0.0))
@@ -314,7 +309,7 @@ class CrossbarLinear(eqx.Module):
             off = jnp.zeros_like(g)
         else:
             sig = jax.lax.stop_gradient(self.prog_noise.sigma(g))
-            dg = sig * _draw_normal(key, g.shape, g.dtype)
+            dg = sig * jax.random.normal(key, g.shape, g.dtype)
             off = jax.lax.stop_gradient(jnp.maximum(g + dg, 0.0) - g)
         return eqx.tree_at(lambda s: s.g_offset, self, off, is_leaf=lambda x: x is None)
 
@@ -336,8 +331,7 @@ class CrossbarLinear(eqx.Module):
         cache = layer._matrices(None)
         if key is not None and isinstance(self.noise_draw, xbar.PerCall) and cache[1] is not None:
             w_hw, var, s = cache
-            z = _draw_normal(jax.random.fold_in(key, 1), w_hw.shape, w_hw.dtype)
-            cache = (w_hw + jax.lax.stop_gradient(_safe_sqrt(var)) * z, None, s)
+            cache = (_with_weight_noise(w_hw, var, jax.random.fold_in(key, 1)), None, s)
         return eqx.tree_at(lambda s: s.cache, layer, cache, is_leaf=lambda x: x is None)
 
     def _matrices(self, key):
@@ -376,8 +370,7 @@ class CrossbarLinear(eqx.Module):
         w_hw, var, s = self._matrices(k_prog) if self.cache is None else self.cache
         if isinstance(self.noise_draw, xbar.PerCall) and var is not None and k_read is not None:
             # one draw into the weights, shared by the reads of this call
-            sd_w = jax.lax.stop_gradient(_safe_sqrt(var))
-            w_hw = w_hw + sd_w * _draw_normal(k_read, w_hw.shape, w_hw.dtype)
+            w_hw = _with_weight_noise(w_hw, var, k_read)
             var, k_read = None, jax.random.fold_in(k_read, 1)
         xq = self.dac.quantize(jnp.asarray(x) / self.input_scale)
         y = xq @ w_hw
@@ -389,7 +382,7 @@ class CrossbarLinear(eqx.Module):
             out_var = self.out_noise * self.out_noise
             noise_var = out_var if noise_var is None else noise_var + out_var
         if noise_var is not None:
-            sd = jax.lax.stop_gradient(_safe_sqrt(jnp.broadcast_to(noise_var, y.shape)))
+            sd = jax.lax.stop_gradient(safe_sqrt(jnp.broadcast_to(noise_var, y.shape)))
             y = y + sd * jax.random.normal(k_read, y.shape, y.dtype)
         y = self.adc(y)
         y = y * (self.input_scale * self.out_scale * s)  # exact for scales of 1
