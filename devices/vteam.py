@@ -17,9 +17,39 @@ Polarity (paper convention): a positive voltage above ``v_off`` drives ``w`` tow
 it towards ``w_on`` (SET). ``w`` is clamped to ``[w_on, w_off]`` (the physical
 extent of the switching layer; the Kvatinsky window alone does not stop it there).
 
-Defaults are not from a fit: the fitted parameter sets of the VTEAM paper (its Table I)
-are not reproduced here, so the defaults remain marked UNCONFIRMED; the class docstring
-lists the closest published parameter sets, which can be passed as fields.
+Defaults: the VTEAM parameter set of the ngspice memristor extension of B. Li (MSDA Lab,
+Shanghai Jiao Tong University, 2020; the default values of the model card of its ``memr2``
+device, set in ``memr2set.c``): ``R_on = 1 kOhm``, ``R_off = 300 kOhm``, a 3 nm layer
+(``D = w_off - w_on``), ``k_on = -216.2 m/s``, ``k_off = 0.091 m/s``,
+``alpha_on = alpha_off = 4``, ``v_on = -1.5 V``, ``v_off = 0.3 V``, linear I-V, Biolek
+window with ``p = 10``. The source does not say what the set was fitted to, and the fitted
+parameter table of the VTEAM paper itself (its Table I) was not available to us, so these
+are a published, traceable set, not a fit we could check. The ngspice code applies the
+thresholds with the opposite terminal sign (there a negative voltage beyond 0.3 V
+RESETs); xbar keeps the paper's polarity below.
+
+Window: the source multiplies the rate by Biolek's window ``1 - (x - stp(-i))^(2p)``
+(``x`` the normalised state); xbar keeps the Kvatinsky window above with ``a_on = w_on``,
+``a_off = w_off`` and ``w_c = 0.1 nm`` (not in the source). Away from the bounds both are
+1: farther than 1 nm from a bound ours is within 5e-5 of 1 and Biolek's (``p = 10``,
+3 nm) within 3.1e-4, so switching times there are the window-free closed form
+``t = Dw / (k (V / v - 1)^alpha)`` (tests): a +1 V RESET crosses the layer in
+``3 nm / (0.091 m/s (1/0.3 - 1)^4) = 1.11 ns``, a -2 V SET in
+``3 nm / (216.2 m/s (2/1.5 - 1)^4) = 1.12 ns``. They differ within about 0.6 nm of a
+bound: 1 % below 1 at 0.46 nm (ours) and 0.62 nm (Biolek); at the bound Biolek's window
+is 0 (the state approaches it only asymptotically) and ours ``1/e`` (the state reaches it
+and is clamped). At +1 V from ``w_on``, 90 % of the layer is crossed in 1.001 ns
+window-free, 1.003 ns here and 1.007 ns with Biolek's window; 99 % in 1.101, 1.135 and
+1.192 ns.
+
+Integration: explicit Euler on a fixed grid of ``n_substeps`` per pulse (not in the
+source, which integrates on the circuit's time step). Away from the windows the rate does
+not depend on ``w`` and Euler is exact; with the default 100 sub-steps the state after a
+pulse of up to a full switching stays within 2e-3 D (0.006 nm) of an adaptive reference
+integration and the conductance within 1 % where the cell ends at or above 0.2 nm
+(``G <= 50 uS``); the error is first order in the step (tests). Close to ``w_on`` the
+linear I-V turns small state errors into large conductance errors (at 0.04 nm, 200 uS,
+a 1.8e-3 nm error is 3.6 %): pulses that end there need more sub-steps.
 
 Precision: float32 and float64 alike; float32 agrees with float64 within 1e-5 (relative
 to the largest value) for conductances and states after pulses (tests).
@@ -60,31 +90,22 @@ class VTEAMState(eqx.Module):
 class VTEAM(Device):
     """VTEAM threshold memristor (Kvatinsky et al., IEEE TCAS-II 62(8), 2015).
 
-    Defaults: our choice of a realistic oxide-RRAM-like cell, UNCONFIRMED (not a fit):
-    R_on 10 kOhm, R_off 1 MOhm (a typical oxide-RRAM window),
-    thresholds +-0.3 V (so a 0.1 V read never disturbs), alpha 3, and k chosen so a
-    1 V pulse crosses the whole 3 nm layer in about 100 ns.
+    Defaults: the parameter set of the ngspice memristor extension of B. Li (SJTU, 2020;
+    module docstring), with our Kvatinsky window in place of its Biolek window: a
+    300x window (1 kOhm - 300 kOhm, linear I-V), reads up to 0.3 V and SET-polarity
+    voltages down to -1.5 V do not move the state, a +1 V RESET crosses the 3 nm layer
+    in 1.11 ns and a -2 V SET in 1.12 ns (``tests/devices/test_vteam.py``). Fields the
+    source does not fix (window positions and softness, ``c2c_sigma``, ``v_read``,
+    ``n_substeps``) are our choice and say so.
 
-    Published parameter sets closest to a sourced default (neither is stated as the
-    paper's fit; pass them as fields):
-
-    * the defaults of the Technion group's Verilog-A release of TEAM/VTEAM (Kvatinsky,
-      Talisveyberg, Fliter, Friedman, Kolodny, Weiser, "Verilog-A for memristor
-      models", Technion technical report, 2011; the VTEAM model in its 2015 revision),
-      as carried by MemTorch's VTEAM (Lammie et al., Neurocomputing 485, 124 (2022)):
-      ``k_on = -10 m/s``, ``k_off = 5e-4 m/s``, ``alpha_on = 3``, ``alpha_off = 1``,
-      ``v_on = -0.2 V``, ``v_off = 0.02 V``, ``R_on = 50 Ohm``, ``R_off = 1 kOhm``,
-      ``w`` in ``[0, 3 nm]``: a demonstration set (a 0.1 V read exceeds ``v_off`` and
-      moves the state);
-    * the defaults of the VTEAM device of the ngspice memristor extension of B. Li
-      (MSDA Lab, Shanghai Jiao Tong University, 2020): ``R_on = 1 kOhm``,
-      ``R_off = 300 kOhm``, ``w`` in ``[0, 3 nm]``, ``k_on = -216.2 m/s``,
-      ``k_off = 0.091 m/s``, ``alpha_on = alpha_off = 4``, ``v_on = -1.5 V``,
-      ``v_off = 0.3 V`` (with a Biolek window, ``p = 10``, there). Away from the
-      bounds a +1 V pulse crosses the 3 nm layer in
-      ``3 nm / (0.091 m/s (1/0.3 - 1)^4) = 1.11 ns`` and a -2 V pulse in
-      ``3 nm / (216.2 m/s (2/1.5 - 1)^4) = 1.12 ns``; reads up to 0.3 V do not disturb
-      (``tests/devices/test_vteam.py``).
+    Another published set (a demonstration set, not a fit; pass it as fields): the
+    defaults of the Technion group's Verilog-A release of TEAM/VTEAM (Kvatinsky,
+    Talisveyberg, Fliter, Friedman, Kolodny, Weiser, "Verilog-A for memristor models",
+    Technion technical report, 2011; the VTEAM model in its 2015 revision), as carried by
+    MemTorch's VTEAM (Lammie et al., Neurocomputing 485, 124 (2022)): ``k_on = -10 m/s``,
+    ``k_off = 5e-4 m/s``, ``alpha_on = 3``, ``alpha_off = 1``, ``v_on = -0.2 V``,
+    ``v_off = 0.02 V``, ``R_on = 50 Ohm``, ``R_off = 1 kOhm``, ``w`` in ``[0, 3 nm]``
+    (a 0.1 V read exceeds ``v_off`` and moves the state).
 
     Fields:
         r_on, r_off: resistance at ``w_on`` / ``w_off`` [Ohm].
@@ -103,23 +124,26 @@ class VTEAM(Device):
         n_substeps: fixed explicit sub-steps per pulse.
     """
 
-    r_on: float = 10e3  # UNCONFIRMED (our choice)
-    r_off: float = 1e6  # UNCONFIRMED (our choice)
+    # ngspice memr2 defaults (B. Li, SJTU 2020), module docstring
+    r_on: float = 1e3
+    r_off: float = 300e3
     w_on: float = 0.0
-    w_off: float = 3e-9  # MemTorch D = 3 nm
-    v_on: float = -0.3  # UNCONFIRMED
-    v_off: float = 0.3  # UNCONFIRMED
-    k_on: float = -2.4e-3  # UNCONFIRMED: 1 V crosses 3 nm in ~100 ns
-    k_off: float = 2.4e-3  # UNCONFIRMED
-    alpha_on: float = 3.0  # MemTorch alpha_on
-    alpha_off: float = 3.0  # UNCONFIRMED
+    w_off: float = 3e-9  # D = 3 nm
+    v_on: float = -1.5
+    v_off: float = 0.3
+    k_on: float = -216.2
+    k_off: float = 0.091
+    alpha_on: float = 4.0
+    alpha_off: float = 4.0
+    # not in the source (it uses Biolek's window, p = 10): Kvatinsky window at the bounds
     a_on: float = 0.0
     a_off: float = 3e-9
-    w_c: float = 0.1e-9  # UNCONFIRMED window softness
-    c2c_sigma: float = 0.0
-    v_read: float = 0.1
+    w_c: float = 0.1e-9  # not in the source: window softness
+    c2c_sigma: float = 0.0  # not in the source: no cycle-to-cycle noise by default
+    v_read: float = 0.1  # not in the source: below v_off, so a read does not disturb
     noise: ReadNoise = ReadNoise()
-    iv: str = eqx.field(default="linear", static=True)
+    iv: str = eqx.field(default="linear", static=True)  # the source's I-V
+    # not in the source (ngspice steps with the circuit): accuracy in the module docstring
     n_substeps: int = eqx.field(default=100, static=True)
 
     State: ClassVar[type] = VTEAMState

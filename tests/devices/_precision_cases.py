@@ -40,8 +40,8 @@ def _vteam():
     s = m.init_state((4,), w=jnp.linspace(0.0, 3e-9, 4))
     return {
         "g": m.conductance(s),
-        "off": m.apply_pulse(s, 0.8, 1e-7).w,
-        "on": m.apply_pulse(s, -0.8, 1e-7).w,
+        "off": m.apply_pulse(s, 0.5, 20e-9).w,  # 0.36 nm in the middle
+        "on": m.apply_pulse(s, -1.7, 5e-9).w,  # 0.34 nm in the middle
     }
 
 

@@ -34,7 +34,7 @@ IDS = [m.__name__ for m in MODELS]
 PULSE_V = {
     devices.StanfordPKU: -1.2,
     devices.JART: -1.0,
-    devices.VTEAM: 0.8,
+    devices.VTEAM: -1.8,  # SET from the default HRS
     devices.PCM: 1.2,
     devices.PCMStatistical: 1.0,
 }
