@@ -76,7 +76,9 @@ class WriteVerify(AbstractScheme):
             tolerance; ``tests/xbar/test_programming.py`` checks it and
             ``benchmarks/RESULTS.md`` records the cost).
             For explicit-Euler devices (``devices.JART``, ``devices.VTEAM``) the step is
-            ``width / n_substeps`` and fewer sub-steps are a cruder integration.
+            ``width / n_substeps`` and fewer sub-steps are a cruder integration (the
+            ``xbar.presets.vteam`` recipe keeps VTEAM's 100 per 10 ns pulse;
+            ``tests/xbar/test_presets.py`` checks its pulses against a 20x finer grid).
 
     Step rule (per cell): the amplitude of a polarity rises by one step only after a
     pulse that moved the conductance by less than ``tol`` (the device did not respond);

@@ -61,6 +61,28 @@ def _with_verify(preset, noisy, reads):
     return dataclasses.replace(preset, write_verify=wv)
 
 
+def test_vteam_preset_pulses_are_integrated_finely_enough():
+    # Every pulse of the ladder (10 ns, SET -1.55..-2.0 V, RESET 0.35..1.0 V), from states
+    # across the window: where it ends inside the window, the device's fixed Euler grid
+    # gives the conductance of a 20x finer grid within a quarter of the tolerance.
+    p = PRESETS["vteam"]
+    dev, wv, mp = p.device, p.write_verify, p.mapping
+    fine = dataclasses.replace(dev, n_substeps=20 * dev.n_substeps)
+    v_set = jnp.arange(wv.v_set0, -wv.v_set_max - 1e-9, wv.v_set_step)
+    v_reset = jnp.arange(wv.v_reset0, wv.v_reset_max + 1e-9, wv.v_reset_step)
+    v, w0 = jnp.meshgrid(jnp.concatenate([v_set, v_reset]), jnp.linspace(0.19e-9, 2.0e-9, 12))
+    width = jnp.where(v < 0, wv.width_set_s, wv.width_reset_s)
+
+    def g_after(d):
+        return np.asarray(d.conductance(d.apply_pulse(d.init_state(v.shape, w=w0), v, width)))
+
+    g, g_ref = g_after(dev), g_after(fine)
+    inside = g_ref <= mp.g_max
+    assert inside.mean() > 0.5
+    err = np.abs(g - g_ref)[inside] / (mp.g_max - mp.g_min)
+    assert err.max() <= 0.25 * wv.tol
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_preset_recipe_reaches_tolerance_64x64(name):
