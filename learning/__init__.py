@@ -58,10 +58,13 @@ from .losses import (
 )
 from .model import AbstractSynapse, DenseSynapse, SpikingMLP, Trace, unit_current
 from .rules import AbstractRule, Chain, HardBound, Scale, SoftBound, chain, run_rule
+from .srm import SRMNeuron, SRMState
 from .stdp import (
     DiehlCookSTDP,
     PairSTDP,
     PairTraces,
+    ReducedNearestSTDP,
+    ReducedTraces,
     RewardModulatedSTDP,
     StochasticSTDP,
     TripletSTDP,
@@ -70,7 +73,18 @@ from .stdp import (
 from .surrogate import ATan, Boxcar, FastSigmoid, StraightThrough, SuperSpike, Triangular
 from .train import EarlyStopping, FitResult, fit, score
 from .transfer import Coincidence, Delivery, LinearSynapse, LinearSynapseState, deliver
-from .unsupervised import LearningStats, WTATrainer, assign_labels, predict
+from .unsupervised import (
+    HiddenPattern,
+    LearningStats,
+    PatternRun,
+    PatternScores,
+    WTATrainer,
+    assign_labels,
+    detect_pattern,
+    pattern_scores,
+    predict,
+    window_latencies,
+)
 from .waveforms import SpikeWaveform, learning_window, overlap_voltage, pair_learning_window
 
 __all__ = [
@@ -88,6 +102,8 @@ __all__ = [
     "DiehlCookSTDP",
     "PairSTDP",
     "PairTraces",
+    "ReducedNearestSTDP",
+    "ReducedTraces",
     "RewardModulatedSTDP",
     "StochasticSTDP",
     "TripletSTDP",
@@ -101,6 +117,14 @@ __all__ = [
     "WTATrainer",
     "assign_labels",
     "predict",
+    "HiddenPattern",
+    "PatternRun",
+    "PatternScores",
+    "detect_pattern",
+    "pattern_scores",
+    "window_latencies",
+    "SRMNeuron",
+    "SRMState",
     "SpikeWaveform",
     "learning_window",
     "overlap_voltage",

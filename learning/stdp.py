@@ -17,6 +17,16 @@ counts); nearest-spike interaction sets it to 1 (only the latest spike of the ot
 side counts) (Morrison, Diesmann & Gerstner, Biol. Cybern. 98:459, 2008, Eqs. 5-6 and
 section 4.1.2).
 
+Reduced nearest-spike interaction (Morrison, Diesmann & Gerstner 2008, section 4.1.2,
+the "reduced symmetric" scheme; the rule of Masquelier, Guyonneau & Thorpe, PLoS ONE
+3:e1377, 2008, identified as such by Hathway & Goodman, ReScience 4(1):6, 2018): a post
+spike potentiates a synapse with its latest pre spike only if no other post spike came
+between them, and a pre spike depresses with the latest post spike only if it is the
+first pre spike since that post spike. Potentiation and depression of one synapse
+therefore alternate. With a presynaptic rate far above the postsynaptic one the plain
+nearest-spike rule depresses at every pre spike and silences the neuron; this one
+does not (Hathway & Goodman 2018).
+
 Triplet STDP (Pfister & Gerstner, J. Neurosci. 26:9673, 2006, Eqs. 2-3): two pre traces
 ``r1`` (``tau_plus``), ``r2`` (``tau_x``) and two post traces ``o1`` (``tau_minus``),
 ``o2`` (``tau_y``)::
@@ -64,6 +74,8 @@ __all__ = [
     "DiehlCookSTDP",
     "PairSTDP",
     "PairTraces",
+    "ReducedNearestSTDP",
+    "ReducedTraces",
     "RewardModulatedSTDP",
     "StochasticSTDP",
     "TripletSTDP",
@@ -142,6 +154,98 @@ class PairSTDP(AbstractRule):
         change, x, y = self.asked(state, pre, post, dt)
         new = PairTraces(x=_bump(x, pre, self.nearest), y=_bump(y, post, self.nearest))
         return add(dw, change), new
+
+
+class ReducedTraces(eqx.Module):
+    """State of :class:`ReducedNearestSTDP`: nearest-spike traces ``x`` (M,) and ``y``
+    (N,), and ``last`` (M, N), the latest event of each synapse's pair: +1 a pre spike
+    (not yet paired with a post spike), -1 a post spike (not yet paired with a pre
+    spike), 0 neither (no spike yet, or a pre and a post spike in the same step)."""
+
+    x: Float[Array, " m"]
+    y: Float[Array, " n"]
+    last: Float[Array, "m n"]
+
+
+class ReducedNearestSTDP(AbstractRule):
+    """Pair STDP with the reduced nearest-spike interaction (module docstring)::
+
+        post spike at t:  dW_ij += A_plus  exp(-(t - t_pre_i) / tau_plus)   if last_ij = +1
+        pre spike at t:   dW_ij -= A_minus exp(-(t - t_post_j) / tau_minus) if last_ij = -1
+
+    with ``t_pre_i`` (``t_post_j``) the latest pre (post) spike before ``t``.
+
+    A pre and a post spike in the same step: with ``p_pre_after = None`` (default) they
+    do not interact (the trace convention of :mod:`.rules`) and leave ``last = 0``
+    (neither is paired later). Otherwise they are ordered, the pre spike after the post
+    spike with probability ``p_pre_after`` (independently per synapse; a ``key`` is
+    needed when it is strictly between 0 and 1) and paired at ``dt = 0``: post first,
+    the post potentiates with the pending pre spike and the pre is depressed by
+    ``A_minus``; pre first, the pre is depressed by the pending post spike and the post
+    potentiates it by ``A_plus``. ``p_pre_after = 0.5`` is the continuous-time
+    expectation when the order of two spikes in one step is unknown; a fixed order
+    biases the rule (Hathway & Goodman 2018 found all weights potentiated at a 1 ms step
+    when same-step pairs all count as pre before post).
+
+    Defaults: Masquelier, Guyonneau & Thorpe (2008), Methods: ``a_plus = 2^-5``,
+    ``a_minus = 0.85 a_plus``, ``tau_plus`` 16.8 ms, ``tau_minus`` 33.7 ms. Additive; add
+    :class:`.rules.HardBound` for the paper's weights clipped to [0, 1]."""
+
+    a_plus: float = 2.0**-5
+    a_minus: float = 0.85 * 2.0**-5
+    tau_plus: float = 16.8e-3
+    tau_minus: float = 33.7e-3
+    p_pre_after: float | None = eqx.field(default=None, static=True)
+
+    def __check_init__(self):
+        _positive("tau_plus", self.tau_plus)
+        _positive("tau_minus", self.tau_minus)
+        _nonneg("a_plus", self.a_plus)
+        _nonneg("a_minus", self.a_minus)
+        p = self.p_pre_after
+        if p is not None and not (isinstance(p, (int, float)) and 0.0 <= p <= 1.0):
+            raise ValueError(f"p_pre_after must be None or in [0, 1], got {p!r}")
+
+    def init(self, shape, dtype=None):
+        dtype = jnp.result_type(float) if dtype is None else dtype
+        m, n = shape
+        return ReducedTraces(
+            x=jnp.zeros((m,), dtype), y=jnp.zeros((n,), dtype), last=jnp.zeros((m, n), dtype)
+        )
+
+    def update(self, dw, state, pre, post, dt, *, weights=None, reward=None, key=None):
+        pre, post = _check_spikes(pre, post, (state.x.shape[-1], state.y.shape[-1]))
+        x = state.x * decay(dt, self.tau_plus)
+        y = state.y * decay(dt, self.tau_minus)
+        pre_c, post_r = pre[:, None] > 0, post[None, :] > 0
+        last = state.last
+        if self.p_pre_after is None:
+            ltp = jnp.where(post_r & (last > 0), self.a_plus * x[:, None], 0.0)
+            ltd = jnp.where(pre_c & (last < 0), self.a_minus * y[None, :], 0.0)
+            new_last = jnp.where(pre_c, 1.0, jnp.where(post_r, -1.0, last))
+            new_last = jnp.where(pre_c & post_r, 0.0, new_last)
+        else:
+            both = pre_c & post_r
+            p = self.p_pre_after
+            if p in (0.0, 1.0):
+                after = both & (p == 1.0)
+            else:
+                if key is None:
+                    raise ValueError("ReducedNearestSTDP with 0 < p_pre_after < 1 needs a key")
+                after = both & (jax.random.uniform(key, last.shape, x.dtype) < p)
+            before = both & ~after
+            # post first: the post pairs with the pending pre, the pre with the post at
+            # dt = 0; pre first: the pre pairs with the pending post, the post with it
+            ltp_ok = post_r & (((last > 0) & ~before) | before)
+            ltd_ok = pre_c & (((last < 0) & ~after) | after)
+            ltp = jnp.where(ltp_ok, self.a_plus * jnp.where(before, 1.0, x[:, None]), 0.0)
+            ltd = jnp.where(ltd_ok, self.a_minus * jnp.where(after, 1.0, y[None, :]), 0.0)
+            new_last = jnp.where(pre_c, 1.0, jnp.where(post_r, -1.0, last))
+            new_last = jnp.where(before, -1.0, new_last)
+        last = new_last
+        last = last.astype(state.last.dtype)
+        new = ReducedTraces(x=_bump(x, pre, True), y=_bump(y, post, True), last=last)
+        return add(dw, (ltp - ltd).astype(x.dtype)), new
 
 
 class TripletTraces(eqx.Module):

@@ -157,3 +157,76 @@ def test_stochastic_switching_frequency_matches_probability(law):
     for freq, p in ((float(jnp.mean(up == 1.0)), p_set), (float(jnp.mean(down == -1.0)), p_reset)):
         sigma = np.sqrt(p * (1 - p) / n_trials)
         assert abs(freq - p) < 4 * sigma
+
+
+def _reduced_analytic(r, tp, tq):
+    """Reduced nearest-spike STDP from the spike times: every post spike pairs with the
+    latest pre spike if no post spike lies between them; every pre spike pairs with the
+    latest post spike if it is the first pre spike after it."""
+    total = 0.0
+    for k, q in enumerate(tq):
+        prev_q = tq[k - 1] if k else -np.inf
+        between = [p for p in tp if prev_q < p < q - 1e-12]
+        if between:
+            total += r.a_plus * np.exp(-(q - between[-1]) / r.tau_plus)
+    for k, p in enumerate(tp):
+        prev_p = tp[k - 1] if k else -np.inf
+        between = [q for q in tq if prev_p < q < p - 1e-12]
+        if between:
+            total -= r.a_minus * np.exp(-(p - between[-1]) / r.tau_minus)
+    return total
+
+
+@pytest.mark.parametrize(
+    "tp, tq",
+    [
+        ([0.010], [0.025]),
+        ([0.040], [0.012]),
+        ([0.010, 0.030, 0.032], [0.020, 0.050]),
+        ([0.010, 0.015], [0.020, 0.030, 0.031]),  # two posts after one pre: one pairing
+        ([0.030, 0.035, 0.050, 0.090], [0.020, 0.060, 0.061]),
+    ],
+)
+def test_reduced_nearest_stdp_pairs_only_alternating_neighbours(tp, tq):
+    # Masquelier, Guyonneau & Thorpe (2008) parameters; pairs as in Morrison et al. (2008)
+    r = stdp.ReducedNearestSTDP()
+    assert r.a_plus == 2.0**-5 and r.a_minus == pytest.approx(0.85 * 2.0**-5)
+    pre, post = _trains(tp, tq)
+    dw, _ = rules.run_rule(r, pre, post, DT)
+    np.testing.assert_allclose(float(dw[0, 0]), _reduced_analytic(r, tp, tq), rtol=1e-9)
+
+
+def test_reduced_rule_differs_from_plain_nearest_and_handles_same_step_spikes():
+    # one pre, then two posts: the plain nearest-spike rule potentiates twice, the
+    # reduced one once (Hathway & Goodman 2018: this keeps the neuron from going silent)
+    pre, post = _trains([0.010], [0.020, 0.030])
+    plain = stdp.PairSTDP(a_plus=2.0**-5, tau_plus=16.8e-3, nearest=True)
+    red = stdp.ReducedNearestSTDP()
+    a = float(rules.run_rule(plain, pre, post, DT)[0][0, 0])
+    b = float(rules.run_rule(red, pre, post, DT)[0][0, 0])
+    np.testing.assert_allclose(b, 2.0**-5 * np.exp(-10 / 16.8), rtol=1e-9)
+    np.testing.assert_allclose(a, b + 2.0**-5 * np.exp(-20 / 16.8), rtol=1e-9)
+    # a pre and a post spike in one step: no interaction by default; with
+    # p_pre_after = 1 the pre counts as right after the post (depressed by a_minus) and
+    # pairs with the next post; with 0 it counts as right before (potentiated by a_plus)
+    pre, post = _trains([0.010, 0.020], [0.020, 0.030])
+    none = float(rules.run_rule(red, pre, post, DT)[0][0, 0])
+    np.testing.assert_allclose(none, 2.0**-5 * np.exp(-10 / 16.8), rtol=1e-9)
+    after = stdp.ReducedNearestSTDP(p_pre_after=1.0)
+    dw = float(rules.run_rule(after, pre, post, DT)[0][0, 0])
+    np.testing.assert_allclose(dw, 2.0**-5 * (2 * np.exp(-10 / 16.8) - 0.85), rtol=1e-6)
+    before = stdp.ReducedNearestSTDP(p_pre_after=0.0)
+    dw = float(rules.run_rule(before, pre, post, DT)[0][0, 0])
+    # 10 ms: the first pre is not paired (a post follows it only after the second pre);
+    # 20 ms: the pre pairs with... nothing pending (last = +1), the post with it at dt = 0
+    np.testing.assert_allclose(dw, 2.0**-5, rtol=1e-6)
+    # p = 0.5: over many synapses the mean of the two orders
+    m = 20000
+    half = stdp.ReducedNearestSTDP(p_pre_after=0.5)
+    pre_m, post_m = jnp.tile(pre, (1, m)), post
+    dw, _ = rules.run_rule(half, pre_m, post_m, DT, key=jax.random.PRNGKey(0))
+    mean = 0.5 * (2.0**-5 * (2 * np.exp(-10 / 16.8) - 0.85) + 2.0**-5)
+    sd = 0.5 * abs(2.0**-5 * (2 * np.exp(-10 / 16.8) - 0.85) - 2.0**-5)
+    assert abs(float(jnp.mean(dw)) - mean) < 4 * sd / np.sqrt(m)
+    with pytest.raises(ValueError, match="key"):
+        rules.run_rule(half, pre, post, DT)

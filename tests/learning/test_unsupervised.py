@@ -6,11 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from xbar.learning import load_digits, rules, stdp, transfer
+from xbar.learning import load_digits, stdp, transfer
 from xbar.learning import unsupervised as u
 
 import xbar
-from xbar import networks
 
 
 def _data(n_train, n_test):
@@ -62,34 +61,57 @@ def test_competitive_stdp_learns_digits_ideal_and_on_devices():
     assert bool(jnp.all(jnp.isfinite(w2))) and float(jnp.std(w2)) > 0.01
 
 
-def test_hidden_pattern_repeats_exactly_and_is_invisible_in_the_rates():
-    # Masquelier, Guyonneau & Thorpe (2008): a repeating 50-step pattern of half of 200
-    # afferents, with the noise's rates, pasted into a quarter of the time
-    t = 20000
-    spikes, in_pat = u.hidden_pattern(jax.random.PRNGKey(0), n_steps=t)
-    s, q = np.asarray(spikes), np.asarray(in_pat)
-    assert abs(q.mean() - 0.25) < 0.01
-    starts = np.flatnonzero(np.diff(np.r_[0, q.astype(int)]) == 1)
-    first = s[starts[0] : starts[0] + 50, :100]
-    for k in starts[1:]:
-        np.testing.assert_array_equal(s[k : k + 50, :100], first)
-    # same mean rate inside and outside the pattern (binomial error over the samples)
-    p_in, p_out = s[q].mean(), s[~q].mean()
-    assert abs(p_in - 0.02) < 4 * np.sqrt(0.02 / s[q].size) + 0.002
-    assert abs(p_out - 0.02) < 4 * np.sqrt(0.02 / s[~q].size)
+def test_hidden_pattern_input_has_the_papers_statistics():
+    # Masquelier, Guyonneau & Thorpe (2008): rates in [0, 90] Hz changing at most
+    # 1800 Hz/s, at least one spike per 50 ms, 10 Hz of noise: about 64 Hz per afferent,
+    # the same inside and outside the pattern; a quarter of the windows, never two in a
+    # row
+    src = u.HiddenPattern(n_afferents=400, n_pattern=200)
+    n_win = 400
+    s, on, pat = jax.jit(lambda k: src.spikes(k, n_win))(jax.random.PRNGKey(0))
+    s, on = np.asarray(s), np.asarray(on)
+    assert s.shape == (n_win * 50, 400)
+    assert not np.any(on[1:] & on[:-1])
+    assert abs(on.mean() - 0.25) < 4 * np.sqrt(0.25 * 0.75 / n_win)
+    rate = s.mean() / 1e-3
+    assert 61.0 < rate < 67.0, rate
+    # inside the pattern the rate is the frozen pattern's (one 50 ms sample of the
+    # process, so it differs from the long-run mean by its sampling error) plus noise
+    q = np.repeat(on, 50)
+    r_in, r_out = s[q, :200].mean() / 1e-3, s[~q, :200].mean() / 1e-3
+    counts = np.asarray(pat).sum(0)
+    sem = counts.std() / np.sqrt(counts.size) / 50e-3
+    assert abs(r_in - r_out) < 4 * sem + 2.0, (r_in, r_out, sem)
+
+    # the process alone: rates bounded, speed bounded, never 50 ms without a spike
+    def windows(k):
+        def one(st, kk):
+            st, fire, _ = src._process(kk, st)
+            return st, (fire, st.rate, st.speed)
+
+        st0 = src.init_process(jax.random.fold_in(k, 1))
+        return jax.lax.scan(one, st0, jax.random.split(k, 40))[1]
+
+    fire, rates, speeds = jax.jit(windows)(jax.random.PRNGKey(2))
+    assert float(rates.min()) >= 0 and float(rates.max()) <= 90.0
+    assert float(jnp.abs(speeds).max()) <= 1800.0
+    f = np.asarray(fire).reshape(-1, 400)
+    for j in range(0, 400, 37):
+        t = np.flatnonzero(f[:, j])
+        assert np.diff(t).max() <= 50 and t[0] < 50
 
 
-def test_pattern_neuron_loop_matches_the_rule_on_a_silent_neuron():
-    # without output spikes the post trace stays 0 and pair STDP asks for nothing: the
-    # weights stay put; with a strong drive the neuron fires and the weights move
-    spikes, _ = u.hidden_pattern(jax.random.PRNGKey(1), n_in=20, n_steps=500)
-    rule = rules.chain(stdp.PairSTDP(), rules.HardBound(0.0, 1.0))
-    neuron = networks.LIF(tau=10e-3, r=1.0, v_threshold=1.0, v_reset=0.0)
-    w, post = u.train_pattern_neuron(spikes, neuron, rule, jnp.full((20,), 0.5), gain=1e-3)
-    assert float(post.sum()) == 0.0
-    np.testing.assert_allclose(w, 0.5, atol=1e-15)
-    w, post = u.train_pattern_neuron(spikes, neuron, rule, jnp.full((20,), 0.5), gain=50.0)
-    assert float(post.sum()) > 0 and not np.allclose(w, 0.5)
+def test_pattern_repeats_exactly_without_noise_and_jitter():
+    src = u.HiddenPattern(n_afferents=100, n_pattern=50, noise_hz=0.0, jitter_s=0.0)
+    s, on, pat = jax.jit(lambda k: src.spikes(k, 100))(jax.random.PRNGKey(3))
+    s, on, pat = np.asarray(s), np.asarray(on), np.asarray(pat)
+    assert on.sum() > 10 and pat.sum() > 0
+    for k in np.flatnonzero(on):
+        np.testing.assert_array_equal(s[k * 50 : (k + 1) * 50, :50], pat)
+    # jitter moves spikes by whole steps without creating any
+    src_j = u.HiddenPattern(n_afferents=100, n_pattern=50, noise_hz=0.0)
+    j = np.asarray(src_j.jitter(jax.random.PRNGKey(4), jnp.asarray(pat)))
+    assert 0.9 * pat.sum() < j.sum() <= pat.sum() and not np.array_equal(j, pat)
 
 
 def test_pair_refresh_keeps_the_weights_and_frees_the_window():
@@ -170,3 +192,61 @@ def test_refreshed_pcm_pairs_learn_digits_where_unrefreshed_ones_run_away():
     assert out[0][2] > 5.0 and out[5][2] < 1.2  # runaway vs kept in the window
     assert out[5][1] < 0.3 * out[0][1]
     assert out[5][0] > out[0][0] + 0.1
+
+
+def _selectivity(run, last_windows, mid):
+    """Scores over the last windows, latency trend and weight checks of a run."""
+    sc = u.pattern_scores(run, run.on.shape[0] - last_windows)
+    first, _ = u.window_latencies(run)
+    first, on = np.asarray(first), np.asarray(run.on)
+    hits = on & (first >= 0)
+    lat_mid = first[mid][hits[mid]].mean()  # just after the neuron became selective
+    w = np.asarray(run.w)
+    return sc, lat_mid, w
+
+
+def _early_afferents_are_potentiated(run, w, latency_steps):
+    # the afferents at the top fire in the pattern shortly before the neuron does
+    pat = np.asarray(run.pattern)
+    high = np.flatnonzero(w > 0.9)
+    lo = max(0, int(latency_steps) - 20)
+    before = pat[lo : int(latency_steps) + 1, high].sum(0) > 0
+    return before.mean()
+
+
+def test_stdp_neuron_becomes_selective_to_the_hidden_pattern():
+    # Masquelier, Guyonneau & Thorpe (2008) at full size (2000 afferents, 1000 in the
+    # pattern), 60 s instead of 450 s: after ~20 s the neuron fires in every pattern
+    # presentation and almost never outside; its latency then falls. (Checked on seeds
+    # 1-6 in float64: hit rate 1.0, false alarms 0-0.7 Hz, latency 8-34 ms in the last
+    # 20 s, each 3-15 ms below its value at 20-30 s; the early-afferent check held on 5,
+    # the sixth had already reached the late drift of docs/learning.md.)
+    run = jax.jit(lambda k: u.detect_pattern(k, 1200))(jax.random.PRNGKey(1))
+    sc, lat_mid, w = _selectivity(run, 400, slice(400, 600))
+    assert float(sc.hit_rate) >= 0.9 and int(sc.n_presentations) > 60
+    assert float(sc.false_alarm_hz) < 1.0
+    assert float(sc.latency_s) * 1e3 < lat_mid - 3.0  # latency decreases with learning
+    # weights part towards the bounds; the potentiated ones are pattern afferents
+    assert np.mean((w < 0.1) | (w > 0.9)) > 0.6
+    assert np.all(w[1000:] < 0.9) and np.sum(w[:1000] > 0.9) > 20
+    assert _early_afferents_are_potentiated(run, w, float(sc.latency_s) / 1e-3) > 0.9
+
+
+@pytest.mark.slow
+def test_full_paper_run_meets_the_papers_success_criterion():
+    # the paper's 450 s run and its success criterion (hit rate > 98 %, no false alarm,
+    # mean latency < 10 ms), here over a 100 s span: the selectivity is not stable for
+    # the whole run (docs/learning.md: after the latency settles, false alarms appear and
+    # the pattern is lost and found again; float32 seeds 1-7 each had such a span).
+    n_win = 9000
+    run = jax.jit(lambda k: u.detect_pattern(k, n_win))(jax.random.PRNGKey(1))
+    spans = [u.pattern_scores(run, a, a + 2000) for a in range(0, n_win - 1999, 1000)]
+    ok = [
+        float(sc.hit_rate) > 0.98 and float(sc.false_alarm_hz) < 0.5 and sc.latency_s < 10e-3
+        for sc in spans
+    ]
+    assert any(ok), [(float(s.hit_rate), float(s.false_alarm_hz)) for s in spans]
+    last = u.pattern_scores(run, n_win - 3000)
+    assert float(last.hit_rate) > 0.85  # kept or found again by the end
+    w = np.asarray(run.w)
+    assert np.all(w[1000:] < 0.9) and np.sum(w[:1000] > 0.9) > 50
