@@ -478,7 +478,10 @@ def detect_pattern(
     """One neuron with STDP on all its afferents, driven by ``n_windows`` windows of
     ``source`` (Masquelier, Guyonneau & Thorpe 2008): the SRM neuron of :mod:`.srm`
     (threshold 500 peak EPSPs), the reduced nearest-spike rule with weights clipped to
-    [0, 1], all weights starting at ``w0`` (0.475 in the paper). Ideal synapses: the
+    [0, 1], all weights starting at ``w0`` (0.475 in the paper). The default rule orders
+    a pre and a post spike of the same step at random (``p_pre_after=0.5``, the
+    continuous-time expectation): at the 1 ms step either fixed choice biases the rule
+    enough to lose the paper's result (docs/learning.md). Ideal synapses: the
     weights change by the asked-for amount. One ``lax.scan`` over windows, each a scan
     over its steps (input generated on the fly, so memory stays O(M L)). Returns a
     :class:`PatternRun`; score it with :func:`pattern_scores`."""
