@@ -24,7 +24,8 @@ saturates), independently; rows and columns are biased by :func:`xbar.bias_schem
 with one of them driven sees half of it (half-select), the others nothing. The expected
 number of full pulses on cell ``(i, j)`` is ``n_slots p_i q_j = |a_i b_j| / dw_pulse``:
 the asked-for change in units of the nominal step ``dw_pulse``, unbiased (stochastic
-rounding). A dense change (no factors given) is delivered row by row, as
+rounding). For a fall, ``dw_pulse`` is replaced by ``dw_fall`` when given (the step of the
+other polarity; :func:`calibrate` measures both on the array). A dense change (no factors given) is delivered row by row, as
 ``dW = sum_i e_i (x) dW[i, :]`` (``p`` one-hot: rows written in turn, the column
 probabilities rounding each cell's pulse count).
 
@@ -69,7 +70,14 @@ import xbar
 from xbar import devices
 from xbar.pulses import pulse_cells
 
-__all__ = ["Coincidence", "Delivery", "LinearSynapse", "LinearSynapseState", "deliver"]
+__all__ = [
+    "Coincidence",
+    "Delivery",
+    "LinearSynapse",
+    "LinearSynapseState",
+    "calibrate",
+    "deliver",
+]
 
 
 class LinearSynapseState(eqx.Module):
@@ -142,7 +150,12 @@ class Coincidence(eqx.Module):
     Fields:
         dw_pulse: nominal weight change of one full pulse [weight units] (a calibration of
             the device: e.g. the mean step at mid-window), used to turn the asked-for
-            change into pulse counts.
+            change into pulse counts; the step of a rise when ``dw_fall`` is given.
+        dw_fall: nominal weight change (magnitude) of one full pulse that lowers a weight
+            (a RESET pulse; with ``set_only`` a SET of ``G-``) [weight units]; None: the
+            same as ``dw_pulse``. Devices whose two polarities move by different steps
+            (Stanford-PKU: an abrupt SET, a gradual RESET) need their own value, else
+            the delivered rises and falls are out of proportion (:func:`calibrate`).
         v_set, v_reset: full pulse amplitudes [V] in the device's polarity convention.
         width_set_s, width_reset_s: pulse widths [s].
         n_slots: pulse slots per term and polarity (static); up to ``n_slots`` pulses per
@@ -161,6 +174,7 @@ class Coincidence(eqx.Module):
     """
 
     dw_pulse: float
+    dw_fall: float | None = None
     v_set: float = 1.8
     v_reset: float = -1.3
     width_set_s: float = 10e-9
@@ -175,6 +189,8 @@ class Coincidence(eqx.Module):
     def __check_init__(self):
         if isinstance(self.dw_pulse, (int, float)) and not self.dw_pulse > 0:
             raise ValueError(f"dw_pulse must be positive [weight units], got {self.dw_pulse}")
+        if isinstance(self.dw_fall, (int, float)) and not self.dw_fall > 0:
+            raise ValueError(f"dw_fall must be None or positive [weight units], got {self.dw_fall}")
         for name in ("width_set_s", "width_reset_s"):
             val = getattr(self, name)
             if isinstance(val, (int, float)) and not val > 0:
@@ -365,9 +381,11 @@ def deliver(
     w_before = xb.weights()
     amax = jnp.max(rows, axis=1)
     p_rows = jnp.where(amax[:, None] > 0, rows / jnp.where(amax > 0, amax, 1.0)[:, None], 0.0)
-    scale = amax[:, None] / (scheme.n_slots * scheme.dw_pulse)
-    q_pos = jnp.clip(jnp.maximum(cols, 0.0) * scale, 0.0, 1.0)
-    q_neg = jnp.clip(jnp.maximum(-cols, 0.0) * scale, 0.0, 1.0)
+    dw_fall = scheme.dw_pulse if scheme.dw_fall is None else scheme.dw_fall
+    q_pos = jnp.clip(
+        jnp.maximum(cols, 0.0) * amax[:, None] / (scheme.n_slots * scheme.dw_pulse), 0.0, 1.0
+    )
+    q_neg = jnp.clip(jnp.maximum(-cols, 0.0) * amax[:, None] / (scheme.n_slots * dw_fall), 0.0, 1.0)
 
     lines = (
         scheme.lines_only
@@ -450,4 +468,43 @@ def deliver(
         wire_energy_j=wire_e,
         time_s=time_s,
         phases=phases,
+    )
+
+
+def calibrate(xb: xbar.Crossbar, scheme: Coincidence) -> Coincidence:
+    """``scheme`` with its nominal steps measured on the devices of ``xb`` in their
+    present state: ``dw_pulse`` the mean weight change of one full rise pulse (a SET of
+    the programmed device), ``dw_fall`` the mean magnitude of one full fall pulse (a
+    RESET; with ``set_only`` and a differential mapping a SET of ``G-``), over all
+    synapses, noiseless device model [weight units].
+
+    One full pulse is applied to every programmed device at once (the same cell voltage
+    a selected cell sees); half-selected cells are not part of the step. The mean makes
+    the expected delivered change of a request at this state equal to the asked one for
+    either sign (the pulse counts of :func:`deliver` are unbiased); away from it the
+    step follows the device (state dependence). Raises (``eqx.error_if``) when a
+    polarity moves no weight (the pulse is below the device's switching threshold)."""
+    if not isinstance(scheme, Coincidence):
+        raise ValueError(f"scheme must be a Coincidence, got {type(scheme).__name__}")
+    m, n = xb.shape
+    _, p = xb.physical_shape
+    one, zero = jnp.ones((n,)), jnp.zeros((n,))
+    w0 = xb.weights()
+
+    def step(v_cols_set, v_cols_reset, v_set, v_reset, width_set, width_reset):
+        state = xb.state
+        # a column that is not programmed sees 0 V and keeps its state (pulse_cells)
+        for on, v, width in ((v_cols_set, v_set, width_set), (v_cols_reset, v_reset, width_reset)):
+            volts = jnp.broadcast_to(jnp.where(on > 0, v, 0.0)[None, :], (m, p))
+            state, _ = pulse_cells(xb.device, xb.stuck, state, volts, width, None)
+        return jnp.mean(xb.with_state(state).weights() - w0)
+
+    qs, qr = _physical_columns(xb, one, zero, scheme.set_only)
+    rise = step(qs, qr, scheme.v_set, scheme.v_reset, scheme.width_set_s, scheme.width_reset_s)
+    qs, qr = _physical_columns(xb, zero, one, scheme.set_only)
+    fall = -step(qs, qr, scheme.v_set, scheme.v_reset, scheme.width_set_s, scheme.width_reset_s)
+    rise = eqx.error_if(rise, ~(rise > 0), "calibrate: a rise pulse (v_set) moves no weight")
+    fall = eqx.error_if(fall, ~(fall > 0), "calibrate: a fall pulse moves no weight")
+    return eqx.tree_at(
+        lambda s: (s.dw_pulse, s.dw_fall), scheme, (rise, fall), is_leaf=lambda x: x is None
     )

@@ -60,7 +60,15 @@ class LearningStats(eqx.Module):
     and events): ``asked_sum``, ``delivered_sum``, ``asked_abs``, ``err_sq`` (sum of
     ``(delivered - asked)^2``), ``n`` (synapse-events with a nonzero request), ``pulses``,
     ``energy_j``, ``time_s``; ``refresh_pulses``, ``refresh_energy_j``, ``refreshes``: the
-    pair refreshes of :meth:`WTATrainer.train` (0 without)."""
+    pair refreshes of :meth:`WTATrainer.train` (0 without); ``asked_rise`` and
+    ``delivered_rise`` (sums over the synapse-events asked to rise), ``asked_fall`` and
+    ``delivered_fall`` (asked to fall).
+
+    Read the two polarities apart (:attr:`ratio_rise`, :attr:`ratio_fall`): in
+    competitive STDP the rises (active inputs) and falls (silent inputs) nearly cancel,
+    so ``delivered_sum / asked_sum`` divides two small differences and can take either
+    sign when each polarity is delivered with the right sign but its own gain (a device
+    with unequal SET and RESET steps)."""
 
     asked_sum: Array
     delivered_sum: Array
@@ -74,11 +82,25 @@ class LearningStats(eqx.Module):
     refresh_pulses: Array
     refresh_energy_j: Array
     refreshes: Array
+    asked_rise: Array
+    delivered_rise: Array
+    asked_fall: Array
+    delivered_fall: Array
 
     @classmethod
     def zeros(cls, dtype):
         z = jnp.zeros((), dtype)
-        return cls(z, z, z, z, z, z, z, z, z, z, z, z)
+        return cls(*([z] * 16))
+
+    @property
+    def ratio_rise(self):
+        """Delivered over asked change, summed over the synapse-events asked to rise."""
+        return self.delivered_rise / self.asked_rise
+
+    @property
+    def ratio_fall(self):
+        """Delivered over asked change, summed over the synapse-events asked to fall."""
+        return self.delivered_fall / self.asked_fall
 
     def add_refresh(self, rep):
         """Count one refresh (an ``xbar.ProgramReport``)."""
@@ -111,6 +133,10 @@ class LearningStats(eqx.Module):
                 refresh_pulses=self.refresh_pulses,
                 refresh_energy_j=self.refresh_energy_j,
                 refreshes=self.refreshes,
+                asked_rise=self.asked_rise + jnp.sum(jnp.where(asked > 0, asked, 0.0)),
+                delivered_rise=self.delivered_rise + jnp.sum(jnp.where(asked > 0, delivered, 0.0)),
+                asked_fall=self.asked_fall + jnp.sum(jnp.where(asked < 0, asked, 0.0)),
+                delivered_fall=self.delivered_fall + jnp.sum(jnp.where(asked < 0, delivered, 0.0)),
             ),
         )
 
