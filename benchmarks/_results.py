@@ -6,6 +6,7 @@ it imports nothing but the standard library and jax.
 
 from __future__ import annotations
 
+import os
 import pathlib
 import platform
 import statistics
@@ -13,7 +14,11 @@ import time
 
 import jax
 
-RESULTS = pathlib.Path(__file__).with_name("RESULTS.md")
+RESULTS = pathlib.Path(
+    os.environ.get("XBAR_RESULTS", pathlib.Path(__file__).with_name("RESULTS.md"))
+)
+"""The file the scripts write their sections into: ``benchmarks/RESULTS.md``, or the file
+named by the environment variable ``XBAR_RESULTS`` (for trial runs)."""
 
 
 def median_time(fn, repeats: int) -> float:

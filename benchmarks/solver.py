@@ -5,9 +5,11 @@ uniform in [0, 0.3] V.  Anchors measured in the same run: a direct sparse solve 
 same 2MN-node nodal system (``scipy.sparse.linalg.spsolve``; for the effective matrix
 ``splu`` of the nodal matrix + the M unit-input solves), ngspice up to 128x128, and, with
 ``--old PATH`` (a checkout of an earlier commit, e.g. ``git worktree add /tmp/xbar_old
-<commit>``), the same workloads with that version of the solver (run in a subprocess
-with ``PYTHONPATH=PATH``, using its string options ``preconditioner=...``).  Times are
-medians after warm-up (compilation excluded) with ``jax.block_until_ready``.  Prints a
+<commit>``), the same workloads with that version of the solver (a server subprocess
+with ``PYTHONPATH=PATH``, using its string options ``preconditioner=...``), timed in
+alternating rounds with the new version, row by row, so that both see the same machine
+load.  Times are medians after warm-up (compilation excluded) with
+``jax.block_until_ready``.  Prints a
 table and replaces the section "## Solver (xbar.solve)" of benchmarks/RESULTS.md.
 
 Usage: ``python benchmarks/solver.py [--quick] [--old PATH] [--old-max N] [--only PATTERNS]``
@@ -155,28 +157,36 @@ def _workloads(quick):
     return rows
 
 
-def time_row(row):
-    """(time, result) of one row; the result is i_out or the matrix."""
+def make_call(row):
+    """``(call, repeats, min_time)`` of one row: ``call()`` runs it once (compiled on the
+    first call) and returns its result."""
     _, n, m, kind, shape, batch = row
     G, v = problem(*shape)
     Gj = jnp.asarray(G)
     if kind == "matrix":
         f = fn_matrix(m, G)
-        call = lambda: jax.block_until_ready(f(Gj))  # noqa: E731
-        reps = 3
-    else:
-        V = v if batch == 0 else np.random.default_rng(1).uniform(0, 0.3, (batch, shape[0]))
-        if shape[0] == 512 and batch:
-            V = np.random.default_rng(2).uniform(0, 0.3, (batch, shape[0]))
-        f = fn_solve(m, G, kind == "nonlinear")
-        Vj = jnp.asarray(V)
-        call = lambda: jax.block_until_ready(f(Gj, Vj))  # noqa: E731
-        reps = 5 if batch == 0 else 3
-    t = median_time(call, reps, 0.5 if batch == 0 and kind != "matrix" else 0.0)
-    out = call()
-    if kind == "matrix":
-        return t, np.asarray(out), None
-    return t, np.asarray(out.i_out), int(out.cg_iterations)
+        return (lambda: jax.block_until_ready(f(Gj))), 3, 0.0
+    V = v if batch == 0 else np.random.default_rng(1).uniform(0, 0.3, (batch, shape[0]))
+    if shape[0] == 512 and batch:
+        V = np.random.default_rng(2).uniform(0, 0.3, (batch, shape[0]))
+    f = fn_solve(m, G, kind == "nonlinear")
+    Vj = jnp.asarray(V)
+    call = lambda: jax.block_until_ready(f(Gj, Vj))  # noqa: E731
+    return call, (5 if batch == 0 else 3), (0.5 if batch == 0 and kind != "matrix" else 0.0)
+
+
+def result_of(row, out):
+    """(result, iterations) of a row's call: i_out or the matrix."""
+    if row[3] == "matrix":
+        return np.asarray(out), None
+    return np.asarray(out.i_out), int(out.cg_iterations)
+
+
+def time_row(row):
+    """(time, result, iterations) of one row."""
+    call, reps, min_time = make_call(row)
+    t = median_time(call, reps, min_time)
+    return (t,) + result_of(row, call())
 
 
 # ---------------------------------------------------------------------------------------
@@ -276,68 +286,123 @@ def key(row):
     return f"{row[0]}|{row[1]}|{row[2]}"
 
 
-def run_legacy(quick, out_path):
-    res = {}
-    old_max = int(sys.argv[sys.argv.index("--old-max") + 1]) if "--old-max" in sys.argv else 1 << 30
-    for row in workloads(quick):
-        if (row[2] == "auto" and row[3] != "matrix") or row[1] > old_max:
-            continue
-        try:
-            t, _, it = time_row(row)
-        except Exception as err:  # a method the old version did not have
-            print(f"{key(row)}: {type(err).__name__}", flush=True)
-            continue
-        res[key(row)] = dict(t=t, load=os.getloadavg()[0])
-        print(f"{key(row)}: {t:.4f} s", flush=True)
-    with open(out_path, "w") as f:
-        json.dump(res, f)
+def serve_legacy(quick):
+    """The old side, as a server on stdin/stdout (one JSON object per line): ``setup``
+    compiles a row, ``time`` times it (``median_time`` without the warm-up), so that the
+    main script alternates old and new rounds of the same row under the same load."""
+    rows = {key(r): r for r in workloads(quick)}
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # anything else the old version prints goes to stderr
+    call = None
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        if cmd["op"] == "setup":
+            try:
+                call, _, _ = make_call(rows[cmd["key"]])
+                call()
+                reply = dict(ok=True)
+            except Exception as err:  # a method the old version did not have
+                call, reply = None, dict(ok=False, error=type(err).__name__)
+        elif cmd["op"] == "time":
+            reply = dict(t=timed(call, cmd["repeats"], cmd["min_time"]))
+        else:
+            break
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
+def timed(fn, repeats, min_time):
+    """Median of ``repeats`` (or more, up to ``min_time`` s) calls of a warm ``fn``."""
+    times = []
+    t_start = time.perf_counter()
+    while len(times) < repeats or (time.perf_counter() - t_start < min_time and len(times) < 50):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+class OldSide:
+    """The old version in a subprocess (``serve_legacy``), run from a temporary copy of
+    this script: from this folder, benchmarks/devices.py would shadow the old version's
+    top-level ``devices`` package."""
+
+    def __init__(self, path, quick):
+        self.dir = tempfile.TemporaryDirectory()
+        for name in ("solver.py", "_results.py"):
+            shutil.copy(os.path.join(HERE, name), self.dir.name)
+        cmd = [sys.executable, os.path.join(self.dir.name, "solver.py"), "--legacy"]
+        if quick:
+            cmd.append("--quick")
+        env = dict(os.environ, PYTHONPATH=path)
+        self.proc = subprocess.Popen(
+            cmd,
+            env=env,
+            cwd=self.dir.name,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def ask(self, **cmd):
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self):
+        self.proc.stdin.write(json.dumps(dict(op="quit")) + "\n")
+        self.proc.stdin.close()
+        self.proc.wait()
+        self.dir.cleanup()
+
+
+ROUNDS = 5
+"""Alternating new / old rounds per row (each a median of several calls); the row's time
+is the median over the rounds."""
 
 
 def main(quick, old):
-    old_times = {}
-    if old:
-        with tempfile.TemporaryDirectory() as d:
-            out = os.path.join(d, "old.json")
-            env = dict(os.environ, PYTHONPATH=old)
-            # run a copy from the temporary folder: from this folder, benchmarks/devices.py
-            # would shadow the old version's top-level ``devices`` package
-            for name in ("solver.py", "_results.py"):
-                shutil.copy(os.path.join(HERE, name), d)
-            cmd = [sys.executable, os.path.join(d, "solver.py"), "--legacy", out]
-            if quick:
-                cmd.append("--quick")
-            for opt in ("--only", "--old-max"):
-                if opt in sys.argv:
-                    cmd += [opt, sys.argv[sys.argv.index(opt) + 1]]
-            print(f"old version ({old}) ...", flush=True)
-            subprocess.run(cmd, env=env, check=True, cwd=d)
-            with open(out) as f:
-                old_times = json.load(f)
+    old_side = OldSide(old, quick) if old else None
+    old_max = int(sys.argv[sys.argv.index("--old-max") + 1]) if "--old-max" in sys.argv else 1 << 30
     rows = []
     print(_header(), flush=True)
     for row in workloads(quick):
-        t, out, it = time_row(row)
+        call, reps, min_time = make_call(row)
+        call()  # compile
+        use_old = (
+            old_side is not None
+            and not (row[2] == "auto" and row[3] != "matrix")
+            and row[1] <= old_max
+            and old_side.ask(op="setup", key=key(row))["ok"]
+        )
+        t_new, t_old, loads = [], [], []
+        for _ in range(ROUNDS if use_old else 1):
+            loads.append(os.getloadavg()[0])
+            t_new.append(timed(call, reps, min_time))
+            if use_old:
+                t_old.append(old_side.ask(op="time", repeats=reps, min_time=min_time)["t"])
+        out, it = result_of(row, call())
         t_sc, ref, t_sp = anchors(row, quick)
         err = None
         if ref is not None:
             err = float(np.max(np.abs(out - ref)) / np.max(np.abs(ref)))
-        o = old_times.get(key(row))
         rows.append(
             dict(
                 workload=row[0],
                 size=f"{row[1]}x{row[1]}",
                 method=row[2],
-                t=t,
-                t_old=None if o is None else o["t"],
+                t=statistics.median(t_new),
+                t_old=statistics.median(t_old) if t_old else None,
                 t_scipy=t_sc,
                 t_spice=t_sp,
                 iters=it,
                 err=err,
-                load=os.getloadavg()[0],
-                load_old=None if o is None else o["load"],
+                load=statistics.mean(loads),
             )
         )
         print(_fmt_row(rows[-1]), flush=True)
+    if old_side is not None:
+        old_side.close()
     write_results(rows, old)
 
 
@@ -387,17 +452,19 @@ def write_results(rows, old):
         "`xbar.Direct()`, `march` = `xbar.March.plan(G, ...)` (plan made outside jit, "
         "called eagerly), `auto` = `xbar.Auto()` (the default). `old` = the same workload "
         f"with the solver before the solver-object restructuring ({old or 'not measured'}; "
-        "its string options `preconditioner=...`), measured in the same run. scipy = "
+        "its string options `preconditioner=...`), timed in the same run in alternating "
+        f"rounds with the new version ({ROUNDS} rounds per row, each a median of several calls; "
+        "the row's time is the median of its rounds), so both sides see the same load. scipy = "
         "`spsolve` of the 2MN-node nodal matrix (all right-hand sides at once); for "
         "`effective_matrix`: `splu` of the nodal matrix + the M unit-input solves. ngspice = "
         "one `-b` run (parse + operating point + write), up to 128x128.",
         "No GPU was lent for this run: GPU targets are not measured. The machine is shared "
-        "with other jobs: the 1-minute load average (2 cores) at each row is listed, for "
-        "the new and the old measurement; ratios are only comparable at similar load.",
+        "with other jobs: the mean 1-minute load average (2 cores) over each row's rounds is "
+        "listed.",
         "",
         "| workload | size | method | new [s] | old [s] | new/old | target [s] | met | "
         "scipy [s] | speed-up vs scipy | ngspice [s] | steps | max rel. error vs scipy | "
-        "load new / old |",
+        "load |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -414,8 +481,7 @@ def write_results(rows, old):
             f"| {r['workload']} | {r['size']} | {r['method']} | {_fmt(r['t'])} | "
             f"{_fmt(r['t_old'])} | {_fmt(ratio, '{:.2f}')} | {_fmt(target, '{:g}')} | {met} | "
             f"{_fmt(r['t_scipy'])} | {_fmt(su, '{:.1f}x')} | {_fmt(r['t_spice'], '{:.2f}')} | "
-            f"{_fmt(r['iters'], '{}')} | {_fmt(r['err'], '{:.1e}')} | {r['load']:.1f} / "
-            f"{_fmt(r['load_old'], '{:.1f}')} |"
+            f"{_fmt(r['iters'], '{}')} | {_fmt(r['err'], '{:.1e}')} | {r['load']:.1f} |"
         )
     heading = lines[0]
     if "--only" in sys.argv:  # a partial run gets its own section; the full table stays
@@ -427,7 +493,7 @@ def write_results(rows, old):
 if __name__ == "__main__":
     quick = "--quick" in sys.argv
     if LEGACY:
-        run_legacy(quick, sys.argv[sys.argv.index("--legacy") + 1])
+        serve_legacy(quick)
     else:
         old = sys.argv[sys.argv.index("--old") + 1] if "--old" in sys.argv else None
         main(quick, old)

@@ -112,8 +112,10 @@ def _solve_JT(solver: AbstractSolver, state, S, R_wl, R_bl, rhs):
 
 def _callbacks(solver, S, R_wl, R_bl, tol, max_iter, refine_on=None):
     """``solve`` / ``transpose_solve`` for ``lax.custom_linear_solve``; with
-    ``refine_on = D`` the forward solve is refined on the residual of ``(I + A D)``."""
-    state = solver.init(Operator(S, R_wl, R_bl), tol, max_iter)
+    ``refine_on = D`` the forward solve is refined on the residual of ``(I + A D)``, and
+    its first solve aims at ``solver.margin * tol``."""
+    first_tol = tol if refine_on is None else solver.margin * tol
+    state = solver.init(Operator(S, R_wl, R_bl), first_tol, max_iter)
     # a correction only has to remove the part of the residual above tol: a loose
     # relative tolerance suffices (each round gains ~1/REFINE_TOL)
     state_c = solver.init(Operator(S, R_wl, R_bl), max(tol, REFINE_TOL), max_iter)
