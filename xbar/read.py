@@ -37,18 +37,20 @@ from .read_modes import noise_mode, wire_mode
 from .solve import effective_matrix, solve
 
 
-def mvm(xb, x, key=None, *, t_s, ir_drop, weights, drift_compensation, read_noise):
-    """``Crossbar.mvm`` (arguments documented there)."""
+def mvm(xb, x, key=None, *, t_s, ir_drop, weights, drift_compensation, read_noise, checked=False):
+    """``Crossbar.mvm`` (arguments documented there). ``checked``: ``x`` and ``weights``
+    were already found finite by the caller (``xbar.TiledCrossbar.mvm`` checks the whole
+    input once, not once more per tile)."""
     ir_drop = wire_mode(ir_drop)
     read_noise = noise_mode(read_noise)
     m, n = xb.shape
-    x = as_float("x", x)
+    x = as_float("x", x, finite=not checked)
     check_last_axis("x", x, m, "one input per crossbar row")
     key = check_key("key", key)
     if t_s is not None:
         t_s = check_time("t_s", t_s)
     if weights is not None:
-        weights = as_float("weights", weights)
+        weights = as_float("weights", weights, finite=not checked)
         if weights.shape != (m, n):
             raise ValueError(f"weights must have the logical shape {(m, n)}, got {weights.shape}")
     mode = _mode(xb, ir_drop)

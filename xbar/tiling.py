@@ -17,8 +17,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from . import read as _read
 from ._inputs import as_float, check_key, check_last_axis
 from .crossbar import Crossbar
+from .read_modes import PerRead
 
 
 class TiledCrossbar(eqx.Module):
@@ -99,9 +101,14 @@ class TiledCrossbar(eqx.Module):
                 raise ValueError(f"weights must have shape {(m, n)}, got {weights.shape}")
         wb = None if weights is None else self.split(weights)
         keys = None if key is None else jax.random.split(key, r * c).reshape((r, c) + key.shape)
+        kw = dict(t_s=None, ir_drop=None, drift_compensation=False, read_noise=PerRead())
+        unknown = set(mvm_kwargs) - set(kw)
+        if unknown:
+            raise TypeError(f"TiledCrossbar.mvm got unexpected keyword arguments {sorted(unknown)}")
+        kw.update(mvm_kwargs)
 
-        def one(tile, xr, k, wt):
-            return tile.mvm(xr, k, weights=wt, **mvm_kwargs)
+        def one(tile, xr, k, wt):  # x and weights checked above, once
+            return _read.mvm(tile, xr, k, weights=wt, checked=True, **kw)
 
         def row(tiles_r, xr, keys_r, w_r):
             return eqx.filter_vmap(lambda t, k, wt: one(t, xr, k, wt))(tiles_r, keys_r, w_r)
