@@ -11,6 +11,8 @@ Nature 608, 504 (2022), with 256x256 cores).
 
 from __future__ import annotations
 
+import functools
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -114,7 +116,10 @@ class TiledCrossbar(eqx.Module):
             return eqx.filter_vmap(lambda t, k, wt: one(t, xr, k, wt))(tiles_r, keys_r, w_r)
 
         parts = eqx.filter_vmap(row)(self.tiles, xs, keys, wb)  # (R, C, *b, tn)
-        y = jnp.sum(parts, axis=0)  # digital addition of partial sums
+        # digital addition of the partial sums: written out, because XLA's CPU reduction
+        # over a short leading axis is several times slower than the adds (0.37 vs 0.06
+        # ms for four 128 x 256 parts)
+        y = functools.reduce(jnp.add, [parts[i] for i in range(r)])
         y = jnp.moveaxis(y, 0, -2).reshape(x.shape[:-1] + (c * tn,))
         return y[..., :n]
 
