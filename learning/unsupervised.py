@@ -316,10 +316,13 @@ class HiddenPattern(eqx.Module):
     (clipped to ``[0, rate_max_hz]``) and the speed by a uniform draw in
     ``[-speed_step, speed_step]`` (clipped to ``[-speed_max, speed_max]``, so a rate can
     go from 0 to 90 Hz in 50 ms). An afferent that has not fired for ``max_gap_s`` is
-    made to fire, so every afferent fires at least once per pattern length. A pattern
-    is a ``pattern_s`` segment of this process on the first ``n_pattern`` afferents; the
-    stream is cut into windows of that length and the pattern replaces the process in a
-    window with probability ``q = f / (1 - f)`` after a window without it and never in
+    made to fire, so every afferent fires at least once per pattern length. Each
+    afferent starts as if its last spike came at a uniformly random time within
+    ``max_gap_s`` before the start (the original code's virtual spike before the
+    simulation, as ported by Hathway & Goodman, ReScience 4(1):6, 2018), so the forced
+    spikes are not synchronised. A pattern is a ``pattern_s`` segment of this process on
+    the first ``n_pattern`` afferents; the stream is cut into windows of that length and
+    the pattern replaces the process in a window with probability ``q = f / (1 - f)`` after a window without it and never in
     two windows in a row, so a fraction ``f = frequency`` of the time carries it, at
     irregular intervals. Each pattern spike is jittered by a Gaussian of standard
     deviation ``jitter_s`` (rounded to steps, kept inside its window) at every
@@ -330,9 +333,9 @@ class HiddenPattern(eqx.Module):
 
     Fields (defaults: the paper's standard configuration): ``n_afferents`` 2000,
     ``n_pattern`` 1000, ``pattern_s`` 50 ms, ``dt`` 1 ms, ``rate_max_hz`` 90,
-    ``speed_max`` 1800 Hz/s, ``speed_step`` 360 Hz/s per step (UNCONFIRMED against the
-    paper's text: the increment as restated by reimplementations, defined per 1 ms
-    step), ``max_gap_s`` 50 ms, ``noise_hz`` 10, ``jitter_s`` 1 ms, ``frequency`` 0.25.
+    ``speed_max`` 1800 Hz/s, ``speed_step`` 360 Hz/s per step (one fifth of ``speed_max``
+    per 1 ms step in the original code as ported by Hathway & Goodman 2018),
+    ``max_gap_s`` 50 ms, ``noise_hz`` 10, ``jitter_s`` 1 ms, ``frequency`` 0.25.
     """
 
     n_afferents: int = eqx.field(default=2000, static=True)
@@ -375,13 +378,22 @@ class HiddenPattern(eqx.Module):
         return max(1, round(self.pattern_s / self.dt))
 
     def init_process(self, key, dtype=None) -> ProcessState:
-        """Rates uniform in ``[0, rate_max_hz]``, speeds uniform in ``±speed_max``."""
+        """Rates uniform in ``[0, rate_max_hz]``, speeds uniform in ``±speed_max``, steps
+        since the last spike uniform in ``[0, max_gap)`` (class docstring).
+
+        With all afferents starting at 0 steps, those that do not fire at random are
+        forced at the same step, once per ``max_gap_s``: in a pattern cut from the first
+        windows about 20 % of the pattern afferents then fire in its last step (5 % in any
+        other step), and these late, weakly depressed afferents grow once the
+        latency is short, which made the neuron lose the pattern (docs/learning.md)."""
         dtype = jnp.result_type(float) if dtype is None else dtype
-        k1, k2 = jax.random.split(key)
+        k1, k2, k3 = jax.random.split(key, 3)
         m = self.n_afferents
         rate = jax.random.uniform(k1, (m,), dtype, 0.0, self.rate_max_hz)
         speed = jax.random.uniform(k2, (m,), dtype, -self.speed_max, self.speed_max)
-        return ProcessState(rate=rate, speed=speed, gap=jnp.zeros((m,), jnp.int32))
+        max_gap = max(1, round(self.max_gap_s / self.dt))
+        gap = jax.random.randint(k3, (m,), 0, max_gap, jnp.int32)
+        return ProcessState(rate=rate, speed=speed, gap=gap)
 
     def _process(self, key, st: ProcessState):
         """One window of the process: ``(state, process spikes (L, M) bool, noise spikes

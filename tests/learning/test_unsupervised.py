@@ -101,6 +101,20 @@ def test_hidden_pattern_input_has_the_papers_statistics():
         assert np.diff(t).max() <= 50 and t[0] < 50
 
 
+def test_forced_spikes_are_not_synchronised():
+    # every step of a pattern (a window cut from the process just after its start) holds
+    # the process's mean rate: the forced spikes (one per 50 ms at least) start at random
+    # offsets, as after the original code's virtual spike before the start (Hathway &
+    # Goodman 2018). Started in step, ~20 % of the afferents fired in the last step.
+    src = u.HiddenPattern()
+    pats = [np.asarray(src.make_pattern(jax.random.PRNGKey(s))) for s in range(4)]
+    per_step = np.mean(pats, axis=(0, 2))  # fraction of afferents firing, per step (L,)
+    mean = per_step.mean()
+    assert 0.045 < mean < 0.065, mean  # 54 Hz at 1 ms
+    sem = np.sqrt(mean * (1 - mean) / (4 * src.n_pattern))
+    assert np.all(np.abs(per_step - mean) < 5 * sem + 0.25 * mean), per_step
+
+
 def test_pattern_repeats_exactly_without_noise_and_jitter():
     src = u.HiddenPattern(n_afferents=100, n_pattern=50, noise_hz=0.0, jitter_s=0.0)
     s, on, pat = jax.jit(lambda k: src.spikes(k, 100))(jax.random.PRNGKey(3))
@@ -194,15 +208,9 @@ def test_refreshed_pcm_pairs_learn_digits_where_unrefreshed_ones_run_away():
     assert out[5][0] > out[0][0] + 0.1
 
 
-def _selectivity(run, last_windows, mid):
-    """Scores over the last windows, latency trend and weight checks of a run."""
-    sc = u.pattern_scores(run, run.on.shape[0] - last_windows)
-    first, _ = u.window_latencies(run)
-    first, on = np.asarray(first), np.asarray(run.on)
-    hits = on & (first >= 0)
-    lat_mid = first[mid][hits[mid]].mean()  # just after the neuron became selective
-    w = np.asarray(run.w)
-    return sc, lat_mid, w
+def _selectivity(run, last_windows):
+    """Scores over the last windows and the final weights of a run."""
+    return u.pattern_scores(run, run.on.shape[0] - last_windows), np.asarray(run.w)
 
 
 def _early_afferents_are_potentiated(run, w, latency_steps):
@@ -216,16 +224,17 @@ def _early_afferents_are_potentiated(run, w, latency_steps):
 
 def test_stdp_neuron_becomes_selective_to_the_hidden_pattern():
     # Masquelier, Guyonneau & Thorpe (2008) at full size (2000 afferents, 1000 in the
-    # pattern), 60 s instead of 450 s: after ~20 s the neuron fires in every pattern
-    # presentation and almost never outside; its latency then falls. (Checked on seeds
-    # 1-6 in float64: hit rate 1.0, false alarms 0-0.7 Hz, latency 8-34 ms in the last
-    # 20 s, each 3-15 ms below its value at 20-30 s; the early-afferent check held on 5,
-    # the sixth had already reached the late drift of docs/learning.md.)
+    # pattern), 60 s instead of 450 s: the neuron first fires everywhere, then (after
+    # ~15 s) only in the pattern, early in it. (Seeds 1-6: 44-50 Hz outside the pattern
+    # at 5-10 s; over the last 20 s hit rate 1.0 and no false alarm, latency 5-7 ms on
+    # seeds 1-5 and 27 ms on seed 6, which was still shortening it.)
     run = jax.jit(lambda k: u.detect_pattern(k, 1200))(jax.random.PRNGKey(1))
-    sc, lat_mid, w = _selectivity(run, 400, slice(400, 600))
-    assert float(sc.hit_rate) >= 0.9 and int(sc.n_presentations) > 60
-    assert float(sc.false_alarm_hz) < 1.0
-    assert float(sc.latency_s) * 1e3 < lat_mid - 3.0  # latency decreases with learning
+    before = u.pattern_scores(run, 100, 200)
+    assert float(before.false_alarm_hz) > 20.0  # not selective before learning
+    sc, w = _selectivity(run, 400)
+    assert float(sc.hit_rate) >= 0.98 and int(sc.n_presentations) > 60
+    assert float(sc.false_alarm_hz) < 0.2  # at most 2 spikes outside the pattern
+    assert float(sc.latency_s) < 10e-3
     # weights part towards the bounds; the potentiated ones are pattern afferents
     assert np.mean((w < 0.1) | (w > 0.9)) > 0.6
     assert np.all(w[1000:] < 0.9) and np.sum(w[:1000] > 0.9) > 20
@@ -234,19 +243,16 @@ def test_stdp_neuron_becomes_selective_to_the_hidden_pattern():
 
 @pytest.mark.slow
 def test_full_paper_run_meets_the_papers_success_criterion():
-    # the paper's 450 s run and its success criterion (hit rate > 98 %, no false alarm,
-    # mean latency < 10 ms), here over a 100 s span: the selectivity is not stable for
-    # the whole run (docs/learning.md: after the latency settles, false alarms appear and
-    # the pattern is lost and found again; float32 seeds 1-7 each had such a span).
+    # the paper's 450 s run and its success criterion over the last 150 s: hit rate
+    # > 98 %, no false alarm, mean latency < 10 ms (seeds 1-10: met by 9, at 3.7-5.8 ms;
+    # on seed 7 the neuron fell silent at 35 s; Hathway & Goodman 2018 found > 95 % of
+    # the runs successful)
     n_win = 9000
     run = jax.jit(lambda k: u.detect_pattern(k, n_win))(jax.random.PRNGKey(1))
-    spans = [u.pattern_scores(run, a, a + 2000) for a in range(0, n_win - 1999, 1000)]
-    ok = [
-        float(sc.hit_rate) > 0.98 and float(sc.false_alarm_hz) < 0.5 and sc.latency_s < 10e-3
-        for sc in spans
-    ]
-    assert any(ok), [(float(s.hit_rate), float(s.false_alarm_hz)) for s in spans]
     last = u.pattern_scores(run, n_win - 3000)
-    assert float(last.hit_rate) > 0.85  # kept or found again by the end
+    _, count = u.window_latencies(run)
+    n_false = int(np.sum(np.where(np.asarray(run.on), 0, np.asarray(count))[n_win - 3000 :]))
+    assert float(last.hit_rate) > 0.98 and n_false == 0 and float(last.latency_s) < 10e-3
     w = np.asarray(run.w)
-    assert np.all(w[1000:] < 0.9) and np.sum(w[:1000] > 0.9) > 50
+    assert np.all(w[1000:] < 0.9) and np.sum(w[:1000] > 0.9) > 200
+    assert np.mean((w < 0.1) | (w > 0.9)) > 0.85
