@@ -322,9 +322,9 @@ class HiddenPattern(eqx.Module):
     simulation, as ported by Hathway & Goodman, ReScience 4(1):6, 2018), so the forced
     spikes are not synchronised. A pattern is a ``pattern_s`` segment of this process on
     the first ``n_pattern`` afferents; the stream is cut into windows of that length and
-    the pattern replaces the process in a window with probability ``q = f / (1 - f)`` after a window without it and never in
-    two windows in a row, so a fraction ``f = frequency`` of the time carries it, at
-    irregular intervals. Each pattern spike is jittered by a Gaussian of standard
+    the pattern replaces the process in a window with probability ``q = f / (1 - f)``
+    after a window without it and never in two windows in a row, so a fraction ``f =
+    frequency`` of the time carries it, at irregular intervals. Each pattern spike is jittered by a Gaussian of standard
     deviation ``jitter_s`` (rounded to steps, kept inside its window) at every
     presentation, and independent spontaneous spikes at ``noise_hz`` are added to all
     afferents at all times. The pattern has the statistics of the rest of the input: it
