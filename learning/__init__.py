@@ -72,7 +72,14 @@ from .stdp import (
 )
 from .surrogate import ATan, Boxcar, FastSigmoid, StraightThrough, SuperSpike, Triangular
 from .train import EarlyStopping, FitResult, fit, score
-from .transfer import Coincidence, Delivery, LinearSynapse, LinearSynapseState, deliver
+from .transfer import (
+    Coincidence,
+    Delivery,
+    LinearSynapse,
+    LinearSynapseState,
+    calibrate,
+    deliver,
+)
 from .unsupervised import (
     HiddenPattern,
     LearningStats,
@@ -112,6 +119,7 @@ __all__ = [
     "Delivery",
     "LinearSynapse",
     "LinearSynapseState",
+    "calibrate",
     "deliver",
     "LearningStats",
     "WTATrainer",
