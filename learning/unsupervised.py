@@ -484,12 +484,96 @@ class HiddenPattern(eqx.Module):
         return s.reshape(-1, self.n_afferents), on, pattern
 
 
+class PulsedSynapses(eqx.Module):
+    """Synaptic weights held by devices (M,) and changed only through their pulse
+    response, for :func:`detect_pattern`.
+
+    The weight is the noise-free read ``w = (G - g_lo) / (g_hi - g_lo)``. A step's
+    asked-for change ``dw`` becomes a whole number of pulses per synapse, by stochastic
+    rounding of ``dw / dw_pulse`` (unbiased, as in :class:`.transfer.Coincidence`;
+    Gokmen & Vlasov, Front. Neurosci. 10:333, 2016), capped at ``max_pulses`` (a change
+    beyond ``max_pulses dw_pulse`` saturates): SET pulses (``v_set``) for a rise, RESET
+    pulses (``v_reset``) for a fall, each applied with the device's ``apply_pulse`` (its
+    own step, bounds, state dependence and cycle-to-cycle noise). With
+    ``abrupt_reset=True`` (a device whose RESET returns it to the bottom, e.g. PCM) a fall
+    is one RESET with probability ``|dw| / w``, so that its expected change is the
+    asked one (the stochastic-update rule for binary or abrupt devices; Suri et al., IEEE
+    TED 60:2402, 2013). Each synapse is driven on its own: no array, no half-select.
+
+    Fields: ``device`` (``xbar.devices.Device`` with a ``program(key, g)`` method, as
+    ``devices.PCMStatistical``, or a state variable ``g``, as
+    :class:`.transfer.LinearSynapse`); ``g_lo``, ``g_hi`` [S] the conductances of weights
+    0 and 1; ``dw_pulse`` the nominal weight step of one pulse; ``v_set``, ``v_reset``
+    [V]; ``width_s`` [s]; ``max_pulses``; ``abrupt_reset``.
+    """
+
+    device: xbar.devices.Device
+    g_lo: float
+    g_hi: float
+    dw_pulse: float
+    v_set: float = 1.0
+    v_reset: float = -1.0
+    width_s: float = 100e-9
+    max_pulses: int = eqx.field(default=4, static=True)
+    abrupt_reset: bool = eqx.field(default=False, static=True)
+
+    def __check_init__(self):
+        if not self.g_hi > self.g_lo:
+            raise ValueError(f"need g_lo < g_hi, got {self.g_lo}, {self.g_hi} S")
+        if not self.dw_pulse > 0:
+            raise ValueError(f"dw_pulse must be positive (weight units), got {self.dw_pulse}")
+        if not (isinstance(self.max_pulses, int) and self.max_pulses >= 1):
+            raise ValueError(f"max_pulses must be an integer >= 1, got {self.max_pulses!r}")
+
+    def init(self, w0: float, m: int):
+        """``m`` device states programmed noise-free to the weight ``w0`` in [0, 1]."""
+        g = float(self.g_lo + w0 * (self.g_hi - self.g_lo))
+        program = getattr(self.device, "program", None)
+        if program is not None:
+            return program(None, jnp.full((m,), g))
+        if "g" not in self.device.state_defaults():
+            raise ValueError(
+                f"{type(self.device).__name__} has neither program(key, g) nor a state "
+                "variable g; PulsedSynapses cannot set its initial weights"
+            )
+        # the state class directly: init_state checks values in Python (not under jit)
+        values = {k: jnp.full((m,), v) for k, v in self.device.state_defaults().items()}
+        return self.device.State(**{**values, "g": jnp.full((m,), g)})
+
+    def weights(self, state) -> Float[Array, " m"]:
+        """Noise-free weights of the states (M,)."""
+        return (self.device.conductance(state) - self.g_lo) / (self.g_hi - self.g_lo)
+
+    def apply(self, state, dw: Float[Array, " m"], w: Float[Array, " m"], key):
+        """Deliver the asked-for change ``dw`` (M,) from weights ``w``: ``(state, number
+        of pulses applied)``."""
+        k_round, k_pulse = jax.random.split(key)
+        x = dw / self.dw_pulse
+        r = jax.random.uniform(k_round, x.shape, x.dtype)
+        n = jnp.floor(jnp.abs(x)) + (r < jnp.abs(x) - jnp.floor(jnp.abs(x)))
+        if self.abrupt_reset:
+            p_reset = jnp.abs(dw) / jnp.maximum(w, 1e-6)
+            n = jnp.where(dw < 0, (r < p_reset).astype(x.dtype), n)
+        n = jnp.minimum(n, self.max_pulses)
+        sign = jnp.sign(dw)
+
+        def pulses(state):
+            for i, k in enumerate(jax.random.split(k_pulse, self.max_pulses)):
+                v = jnp.where(n > i, jnp.where(sign > 0, self.v_set, self.v_reset), 0.0)
+                state = self.device.apply_pulse(state, v.astype(x.dtype), self.width_s, k)
+            return state
+
+        state = jax.lax.cond(jnp.any(n > 0), pulses, lambda st: st, state)
+        return state, jnp.sum(n)
+
+
 class PatternRun(eqx.Module):
     """Record of :func:`detect_pattern`: ``post`` (T,) output spikes, ``u`` (T,) the
     potential (peak-EPSP units; before the reset in spike steps), ``on`` (n_windows,)
     the pattern schedule, ``w`` (M,) final weights, ``w_mean`` and ``w_pattern`` (n_windows,)
     mean weight of all and of the pattern afferents at the end of each window, ``pattern``
-    (L, n_pattern) the pattern; ``dt`` [s] and ``pattern_steps``."""
+    (L, n_pattern) the pattern; ``pulses`` (n_windows,) device pulses applied per window
+    (0 with ideal synapses); ``dt`` [s] and ``pattern_steps``."""
 
     post: Array
     u: Array
@@ -498,6 +582,7 @@ class PatternRun(eqx.Module):
     w_mean: Array
     w_pattern: Array
     pattern: Array
+    pulses: Array
     dt: float = eqx.field(static=True)
     pattern_steps: int = eqx.field(static=True)
 
@@ -512,6 +597,7 @@ def detect_pattern(
         stdp.ReducedNearestSTDP(p_pre_after=0.5), rules.HardBound(0.0, 1.0)
     ),
     w0: float = 0.475,
+    synapses: PulsedSynapses | None = None,
 ) -> PatternRun:
     """One neuron with STDP on all its afferents, driven by ``n_windows`` windows of
     ``source`` (Masquelier, Guyonneau & Thorpe 2008): the SRM neuron of :mod:`.srm`
@@ -519,8 +605,9 @@ def detect_pattern(
     [0, 1], all weights starting at ``w0`` (0.475 in the paper). The default rule orders
     a pre and a post spike of the same step at random (``p_pre_after=0.5``, the
     continuous-time expectation): at the 1 ms step either fixed choice biases the rule
-    enough to lose the paper's result (docs/learning.md). Ideal synapses: the
-    weights change by the asked-for amount. One ``lax.scan`` over windows, each a scan
+    enough to lose the paper's result (docs/learning.md). Ideal synapses (default): the
+    weights change by the asked-for amount; with ``synapses`` they are device states
+    changed by pulses (:class:`PulsedSynapses`). One ``lax.scan`` over windows, each a scan
     over its steps (input generated on the fly, so memory stays O(M L)). Returns a
     :class:`PatternRun`; score it with :func:`pattern_scores`."""
     dt = source.dt
@@ -530,28 +617,38 @@ def detect_pattern(
     on = source.schedule(k_sched, n_windows)
     m, n_pat = source.n_afferents, source.n_pattern
     w = jnp.full((m,), w0, dtype)
+    dev = None if synapses is None else synapses.init(w0, m)
+    if synapses is not None:
+        w = synapses.weights(dev).astype(dtype)
     carry = (source.init_process(k_init, dtype), neuron.init_state((1,), dtype))
-    carry = carry + (rule.init((m, 1), dtype), w)
+    carry = carry + (rule.init((m, 1), dtype), w, dev)
 
     def window(c, xs):
-        proc, neu, rs, w = c
+        proc, neu, rs, w, dev = c
         k, o = xs
         k_in, k_rule = jax.random.split(k)
         proc, spikes = source.window(k_in, proc, pattern, o)
 
         def step(c, ys):
-            neu, rs, w = c
+            neu, rs, w, dev, n_p = c
             pre, kr = ys
             neu, z, u = neuron.step(neu, (pre @ w)[None], dt)
-            dw, rs = rule.update(None, rs, pre, z, dt, weights=w[:, None], key=kr)
-            return (neu, rs, w + dw[:, 0]), (z[0] > 0, u[0])
+            k_ord, k_dev = (kr, None) if synapses is None else jax.random.split(kr)
+            dw, rs = rule.update(None, rs, pre, z, dt, weights=w[:, None], key=k_ord)
+            if synapses is None:
+                w = w + dw[:, 0]
+            else:
+                dev, n = synapses.apply(dev, dw[:, 0], w, k_dev)
+                w, n_p = synapses.weights(dev).astype(w.dtype), n_p + n
+            return (neu, rs, w, dev, n_p), (z[0] > 0, u[0])
 
         ks = jax.random.split(k_rule, spikes.shape[0])
-        (neu, rs, w), (z, u) = jax.lax.scan(step, (neu, rs, w), (spikes, ks))
-        return (proc, neu, rs, w), (z, u, jnp.mean(w), jnp.mean(w[:n_pat]))
+        c0 = (neu, rs, w, dev, jnp.zeros((), dtype))
+        (neu, rs, w, dev, n_p), (z, u) = jax.lax.scan(step, c0, (spikes, ks))
+        return (proc, neu, rs, w, dev), (z, u, jnp.mean(w), jnp.mean(w[:n_pat]), n_p)
 
     keys = jax.random.split(k_run, n_windows)
-    (_, _, _, w), (z, u, wm, wp) = jax.lax.scan(window, carry, (keys, on))
+    (_, _, _, w, _), (z, u, wm, wp, n_p) = jax.lax.scan(window, carry, (keys, on))
     return PatternRun(
         post=z.reshape(-1),
         u=u.reshape(-1),
@@ -560,6 +657,7 @@ def detect_pattern(
         w_mean=wm,
         w_pattern=wp,
         pattern=pattern,
+        pulses=n_p,
         dt=dt,
         pattern_steps=source.pattern_steps,
     )

@@ -256,3 +256,59 @@ def test_full_paper_run_meets_the_papers_success_criterion():
     w = np.asarray(run.w)
     assert np.all(w[1000:] < 0.9) and np.sum(w[:1000] > 0.9) > 200
     assert np.mean((w < 0.1) | (w > 0.9)) > 0.85
+
+
+def test_pulsed_synapses_deliver_the_asked_change_in_whole_pulses():
+    # stochastic rounding to whole pulses of the device's step (Gokmen & Vlasov 2016):
+    # each synapse moves by floor or ceil of the asked number of steps, the mean by the
+    # asked change; beyond max_pulses steps the change saturates; the device bounds clip
+    levels = 32
+    dev = transfer.LinearSynapse(g_min=0.0, g_max=32e-6, dg=1e-6)
+    syn = u.PulsedSynapses(dev, 0.0, 32e-6, dw_pulse=1.0 / levels, max_pulses=3)
+    m = 20000
+    st = syn.init(0.5, m)
+    w = syn.weights(st)
+    np.testing.assert_allclose(np.asarray(w), 0.5, atol=1e-6)
+    dw = jnp.full((m,), 1.3 / levels).at[: m // 2].set(-0.4 / levels)
+    st2, n = syn.apply(st, dw, w, jax.random.PRNGKey(0))
+    steps = np.round((np.asarray(syn.weights(st2)) - 0.5) * levels)
+    up, down = steps[m // 2 :], steps[: m // 2]
+    assert set(np.unique(up)) == {1.0, 2.0} and set(np.unique(down)) == {-1.0, 0.0}
+    sem = 0.5 / np.sqrt(m / 2)
+    assert abs(up.mean() - 1.3) < 4 * sem and abs(down.mean() + 0.4) < 4 * sem
+    assert int(n) == int(np.abs(steps).sum())
+    st3, _ = syn.apply(st, jnp.full((m,), 10.0 / levels), w, jax.random.PRNGKey(1))
+    np.testing.assert_allclose(np.asarray(syn.weights(st3)), 0.5 + 3 / levels, atol=1e-5)
+    top = syn.init(1.0, 4)
+    st4, _ = syn.apply(top, jnp.full((4,), 2.0 / levels), syn.weights(top), jax.random.PRNGKey(2))
+    np.testing.assert_allclose(np.asarray(syn.weights(st4)), 1.0, atol=1e-6)
+
+
+def test_pulsed_synapses_abrupt_reset_has_the_asked_mean():
+    # a device whose RESET returns it to the bottom (PCM): a fall of |dw| from w is one
+    # RESET with probability |dw| / w, so the mean change is the asked one
+    dev = xbar.devices.PCMStatistical()
+    syn = u.PulsedSynapses(dev, 0.0, dev.g_max, dw_pulse=0.016, abrupt_reset=True)
+    m = 10000
+    st = syn.init(0.5, m)
+    w = syn.weights(st)
+    st2, n = syn.apply(st, jnp.full((m,), -0.1), w, jax.random.PRNGKey(3))
+    reset = np.asarray(syn.weights(st2)) < 0.1
+    assert abs(reset.mean() - 0.2) < 4 * np.sqrt(0.2 * 0.8 / m) and int(n) == reset.sum()
+    delivered = float(jnp.mean(syn.weights(st2) - w))
+    assert abs(delivered + 0.1) < 0.01
+
+
+def test_detect_pattern_on_pulsed_synapses_keeps_the_weights_on_the_device_grid():
+    # with a finite-step device the weights stay multiples of its step, inside [0, 1]
+    src = u.HiddenPattern(n_afferents=200, n_pattern=100)
+    dev = transfer.LinearSynapse(g_min=0.0, g_max=16e-6, dg=1e-6)
+    syn = u.PulsedSynapses(dev, 0.0, 16e-6, dw_pulse=1.0 / 16, max_pulses=2)
+    neuron = xbar.learning.SRMNeuron(threshold=50.0)
+    run = jax.jit(
+        lambda k: u.detect_pattern(k, 40, source=src, neuron=neuron, synapses=syn, w0=0.5)
+    )(jax.random.PRNGKey(4))
+    w = np.asarray(run.w) * 16
+    assert float(jnp.sum(run.pulses)) > 100 and int(jnp.sum(run.post)) > 0
+    np.testing.assert_allclose(w, np.round(w), atol=1e-4)
+    assert w.min() >= 0 and w.max() <= 16 and np.std(w) > 0
