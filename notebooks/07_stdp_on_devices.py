@@ -36,6 +36,7 @@ from xbar.learning import (
     SpikeWaveform,
     WTATrainer,
     assign_labels,
+    calibrate,
     deliver,
     learning_window,
     load_digits,
@@ -212,6 +213,53 @@ show(fig, "07_asked_delivered.png")
 # (its SET step grows as the gap closes, its RESET step is a different size, and the
 # spread of `g0` scales all of them), and PCM can only potentiate each device, so a
 # fall of the weight costs a rise of the other device of the pair.
+#
+# `calibrate(xb, scheme)` measures the two steps on the array itself: one full rise
+# pulse (SET of `G+`) and one full fall pulse (RESET of `G+`) on every synapse, the mean
+# weight change of each. Below, on the Stanford-PKU array of this section and on uniform
+# arrays of the narrowed device window used in section 4 (`G-` at 1.7 nm, `G+` at the
+# gap in the first column), next to the nominal step of 0.02 that the scheme assumes
+# for both polarities.
+
+# %%
+pku_w = devices.StanfordPKU(n_substeps=8, gap_min=1.1e-9, gap_ini=1.4e-9)
+pku_scheme = cases["Stanford-PKU, 10 % spread"][1]
+cal = calibrate(cases["Stanford-PKU, 10 % spread"][0], pku_scheme)
+print(
+    f"section-2 array: rise step {float(cal.dw_pulse):.4f}, fall step {float(cal.dw_fall):.4f} "
+    f"(SET / RESET {float(cal.dw_pulse / cal.dw_fall):.2f}; nominal 0.02 for both)"
+)
+print("gap of G+ [nm]   weight   rise step   fall step   SET / RESET")
+for gap_nm in (1.2, 1.3, 1.4, 1.5, 1.55):
+    gap_u = jnp.stack([jnp.full((2, 2), gap_nm * 1e-9), jnp.full((2, 2), 1.7e-9)], -1)
+    xb_u = xbar.Crossbar.create(
+        pku_w,
+        (2, 2),
+        mapping=xbar.DifferentialMapping(g_min=0.0, g_max=50e-6),
+        wiring=xbar.Wiring.ideal(),
+        state=pku_w.init_state((2, 4), gap=gap_u.reshape(2, 4)),
+    )
+    c = calibrate(xb_u, pku_scheme)
+    print(
+        f"{gap_nm:14.2f}   {float(xb_u.weights().mean()):6.3f}   {float(c.dw_pulse):9.4f}   "
+        f"{float(c.dw_fall):9.4f}   {float(c.dw_pulse / c.dw_fall):11.2f}"
+    )
+# V/2 biasing: the lowest switching voltage of the narrowed window (at its smallest gap)
+v_th = pku_w.f_min * pku_w.tox / (pku_w.gamma0 - pku_w.beta * (pku_w.gap_min / 1e-9) ** 3)
+print(
+    f"lowest switching voltage {float(v_th):.2f} V; half-selected cells see "
+    f"{pku_scheme.v_set / 2:.3f} V (SET) and {-pku_scheme.v_reset / 2:.3f} V (RESET)"
+)
+
+# %% [markdown]
+# Both steps grow with the conductance (the gap's exponential): a synapse that is
+# potentiated gets larger SET steps, a positive feedback that the narrowed window of
+# section 4 stops at its 1.1 nm bound. From the same gap the SET pulse (1.45 V, 5 ns)
+# moves the weight further than the RESET pulse (-1.3 V, 20 ns): the ratio printed in
+# the last column. The RESET at -1.3 V runs out near 1.6 nm (the switching threshold rises
+# with the gap; at 1.6 nm `calibrate` refuses, the fall pulse moves nothing), so a
+# synapse cannot be depressed below about the weight printed for 1.55 nm. Half-selected
+# cells sit below the lowest switching voltage and do not move.
 
 # %% [markdown]
 # ## 3. Unsupervised digits with STDP alone (ideal synapses)
@@ -276,8 +324,8 @@ dev_trainer = WTATrainer(rule=trainer.rule.rules[0])
 # The Stanford-PKU filament window is narrowed to gaps of 1.1-1.7 nm (4.6-50 uS): SET
 # steps grow as the gap closes (positive feedback), and without a bound short of the
 # full-SET state a synapse that is potentiated often runs away to ~1 mS. A narrower
-# window stands for a compliance-limited SET (UNCONFIRMED device choice).
-pku_w = devices.StanfordPKU(n_substeps=8, gap_min=1.1e-9, gap_ini=1.4e-9)
+# window stands for a compliance-limited SET (UNCONFIRMED device choice). `pku_w` is
+# defined in section 2.
 
 
 def rram_xb(sigma, key):
@@ -327,7 +375,13 @@ def train_devices(xb, scheme, key, **refresh):
         f"{int(st.refresh_pulses)} refresh pulses, {float(st.refresh_energy_j):.2e} J "
         f"({time.perf_counter() - t:.0f} s)"
     )
-    return xb_t, acc
+    print(
+        f"    rises: asked {float(st.asked_rise):+.4g}, delivered {float(st.delivered_rise):+.4g} "
+        f"(ratio_rise {float(st.ratio_rise):.2f}); falls: asked {float(st.asked_fall):+.4g}, "
+        f"delivered {float(st.delivered_fall):+.4g} (ratio_fall {float(st.ratio_fall):.2f}); "
+        f"net asked {float(st.asked_sum):+.4g}, delivered {float(st.delivered_sum):+.4g}"
+    )
+    return xb_t, acc, st
 
 
 rram_scheme = cases["Stanford-PKU, 10 % spread"][1]
@@ -355,13 +409,14 @@ print(
     f"ideal, same size ({N_DEV} neurons, {N_DEV_TRAIN} images): {evaluate(w_s, th_s, N_DEV_TRAIN):.3f}"
 )
 print("Stanford-PKU, 10 % spread:", end=" ")
-xb_rram, acc_rram = train_devices(
-    rram_xb(0.1, jax.random.PRNGKey(3)), rram_scheme, jax.random.PRNGKey(0)
-)
+xb_rram0 = rram_xb(0.1, jax.random.PRNGKey(3))
+xb_rram, acc_rram, st_rram = train_devices(xb_rram0, rram_scheme, jax.random.PRNGKey(0))
 print("PCM, SET-only pairs, no refresh:", end=" ")
-xb_pcm0, acc_pcm0 = train_devices(pcm_xb(jax.random.PRNGKey(4)), pcm_scheme, jax.random.PRNGKey(0))
+xb_pcm0, acc_pcm0, _ = train_devices(
+    pcm_xb(jax.random.PRNGKey(4)), pcm_scheme, jax.random.PRNGKey(0)
+)
 print("PCM, SET-only pairs, refresh every 5 images:", end=" ")
-xb_pcm, acc_pcm = train_devices(
+xb_pcm, acc_pcm, st_pcm = train_devices(
     pcm_xb(jax.random.PRNGKey(4)),
     pcm_scheme,
     jax.random.PRNGKey(0),
@@ -370,6 +425,57 @@ xb_pcm, acc_pcm = train_devices(
 )
 fields(xb_rram.weights(), "receptive fields, Stanford-PKU RRAM (10 % spread)", "07_fields_rram.png")
 fields(xb_pcm.weights(), "receptive fields, PCM (SET-only pairs, refreshed)", "07_fields_pcm.png")
+
+# %% [markdown]
+# ### Stanford-PKU: rises and falls read apart
+# In competitive STDP the rises (inputs active before a post spike) and the falls (the
+# silent inputs) nearly cancel, so the net asked change is a small difference of two
+# large sums, and the net delivered/asked ratio printed above divides two such
+# differences. `LearningStats.ratio_rise` and `ratio_fall` read the polarities apart;
+# the summary below is computed from the Stanford-PKU run of this section.
+
+# %%
+st = st_rram
+rise, fall = float(st.ratio_rise), float(st.ratio_fall)
+a_net, d_net = float(st.asked_sum), float(st.delivered_sum)
+share = abs(a_net) / float(st.asked_rise - st.asked_fall)
+signs = "both with the right sign" if rise > 0 and fall > 0 else "not both with the right sign"
+print(
+    f"asked: rises {float(st.asked_rise):+.4g}, falls {float(st.asked_fall):+.4g}, net "
+    f"{a_net:+.4g} ({share:.0%} of their total magnitude)"
+)
+print(f"delivered: rises at {rise:.2f}x, falls at {fall:.2f}x what was asked ({signs})")
+w_start, w_end = float(xb_rram0.weights().mean()), float(xb_rram.weights().mean())
+print(
+    f"net delivered {d_net:+.4g} against net asked {a_net:+.4g}: net ratio "
+    f"{d_net / a_net:.2f}, the weights drift {'up' if d_net > 0 else 'down'} "
+    f"(mean weight {w_start:.3f} -> {w_end:.3f})"
+)
+at_bound = [
+    float(jnp.mean(x.state.gap[:, 0::2] <= 1.001 * pku_w.gap_min)) for x in (xb_rram0, xb_rram)
+]
+print(
+    f"G+ devices at the {pku_w.gap_min * 1e9:.1f} nm bound: {at_bound[0]:.0%} -> {at_bound[1]:.0%}"
+)
+c0, c1 = calibrate(xb_rram0, rram_scheme), calibrate(xb_rram, rram_scheme)
+print(
+    f"calibrated steps (nominal {rram_scheme.dw_pulse}): before training rise "
+    f"{float(c0.dw_pulse):.4f}, fall {float(c0.dw_fall):.4f}; after training rise "
+    f"{float(c1.dw_pulse):.4f}, fall {float(c1.dw_fall):.4f}"
+)
+
+# %% [markdown]
+# Each polarity is delivered with its own gain. The rises are delivered above the
+# asked size: the SET step at these gaps is already above the nominal 0.02 and grows as
+# a potentiated synapse closes its gap, until the 1.1 nm bound stops it. The falls are
+# delivered short: from the same gap a RESET moves the weight less than a SET, and it
+# stops near 1.6 nm. A negative net ratio therefore does not mean that depression
+# outweighs potentiation: the falls asked for outweigh the rises by a small margin, the
+# over-delivered rises outweigh the falls delivered, and the net delivered change takes
+# the sign opposite to the net asked one. With the numbers printed above the weights
+# drift up and a share of the `G+` devices ends at the gap bound (full SET of the
+# window). The calibrated steps after training show the state dependence: a synapse at
+# the bound has no SET step left, while its RESET step from a small gap is large.
 
 # %% [markdown]
 # ## 5. Accuracy vs device-to-device spread (RRAM)
@@ -396,9 +502,12 @@ show(fig, "07_spread.png")
 # asymmetry, spread). In the full-size run (`XBAR_FAST` unset: 100 neurons and all 1437
 # training images for the ideal network, 30 neurons and 300 images for the device
 # networks) the ideal network reached 0.84 test accuracy (0.64 at the device-run size);
-# on Stanford-PKU RRAM with 10 % spread 0.43, with the delivered change summing to about
-# -0.5 of the asked one (the RESET steps at these gaps outweigh the SET steps, so the
-# weights drift down). On PCM SET-only pairs without refresh the devices run away (the
+# on Stanford-PKU RRAM with 10 % spread 0.43. Its net delivered/asked ratio, -0.46, is a
+# ratio of nearly cancelling sums: asked rises of +2.2e3 and falls of -3.3e3 (net -1.1e3)
+# were delivered at 1.51x and 0.85x respectively, both with the right sign, for a net
+# delivered change of +5.1e2. The weights drift up (mean 0.21 -> 0.48) and 27 % of the
+# `G+` devices end at the 1.1 nm gap bound: SET steps are about 1.6x the RESET steps from
+# the same gap and grow with G, and the RESET at -1.3 V stops near 1.6 nm. On PCM SET-only pairs without refresh the devices run away (the
 # partial-SET step grows with G, so the pairs climb to the crystalline 333 uS and the
 # weights to +-33): 0.10, chance. With a write-verify refresh every 5 images (each pair
 # re-programmed to its difference, Bichler et al. 2012, Boybat et al. 2018) the weights
@@ -406,7 +515,9 @@ show(fig, "07_spread.png")
 # 0.037 per synapse event, 4.7e4 learning pulses (2.3e-8 J) and 5.5e4 refresh pulses
 # (6.6e-8 J, more than the learning itself). Refreshing every 2 images gives rms 0.043
 # and 0.29, every 10 images rms 0.26 and 0.28 (one seed each). Accuracy against spread
-# (0.18, 0.36, 0.42 at 0, 10 %, 30 %) is not monotonic: with this pulse scheme the spread
-# mostly changes how far the weights drift, which matters more than the spread itself;
-# one seed per point, so these are single samples, not a trend. The fast-mode numbers
-# printed above come from a much smaller run and only check that the study runs.
+# is 0.18, 0.36, 0.42 at 0, 10 %, 30 %; there the rises are delivered at 1.40x, 1.52x,
+# 2.56x and the falls at 0.79x, 0.86x, 1.57x, and the mean weight drifts up from 0.18 to
+# 0.38, 0.21 to 0.49 and 0.44 to 0.76. With this pulse scheme the spread mostly changes
+# the step sizes and how far the weights drift, which matters more than the spread
+# itself; one seed per point, so these are single samples, not a trend. The fast-mode
+# numbers printed above come from a much smaller run and only check that the study runs.
