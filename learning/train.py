@@ -30,6 +30,7 @@ import math
 import os
 import pathlib
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,7 +40,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray
-from tqdm.auto import tqdm
+from tqdm import TqdmWarning
+
+with warnings.catch_warnings():  # without ipywidgets, tqdm.auto warns in notebooks (and
+    warnings.simplefilter("ignore", TqdmWarning)  # falls back to the text bar)
+    from tqdm.auto import tqdm
 
 from .checkpoint import load_checkpoint, read_header, save_checkpoint
 from .datasets import AbstractEncoding, Split
