@@ -110,11 +110,13 @@ def _solve_JT(solver: AbstractSolver, state, S, R_wl, R_bl, rhs):
     return rhs - S * w, k, ok, broke
 
 
-def _callbacks(solver, S, R_wl, R_bl, tol, max_iter, refine_on=None):
+def _callbacks(solver, S, R_wl, R_bl, tol, max_iter, refine_on=None, margin=None):
     """``solve`` / ``transpose_solve`` for ``lax.custom_linear_solve``; with
-    ``refine_on = D`` the forward solve is refined on the residual of ``(I + A D)``, and
-    its first solve aims at ``solver.margin * tol``."""
-    first_tol = tol if refine_on is None else solver.margin * tol
+    ``refine_on = D`` the forward solve is refined on the residual of ``(I + A D)``.
+    With ``margin`` (default: when refining) the first solve aims at
+    ``solver.margin * tol``."""
+    margin = refine_on is not None if margin is None else margin
+    first_tol = solver.margin * tol if margin else tol
     state = solver.init(Operator(S, R_wl, R_bl), first_tol, max_iter)
     # a correction only has to remove the part of the residual above tol: a loose
     # relative tolerance suffices (each round gains ~1/REFINE_TOL)
@@ -148,18 +150,53 @@ def _callbacks(solver, S, R_wl, R_bl, tol, max_iter, refine_on=None):
     return solve, tsolve
 
 
-def linear_solve(G, R_wl, R_bl, v, tol, max_iter, solver):
+def linear_solve(G, R_wl, R_bl, v, tol, max_iter, solver, refine=True):
     """Cell voltages ``u`` with ``(I + A G) u = v``; differentiable in all inputs.
-    Returns ``(u, steps, breakdown)``."""
+    Returns ``(u, steps, breakdown)``. ``refine=False``: no refinement on the Kirchhoff
+    residual here; the caller refines with :func:`refine_answer` (``xbar.solve`` does,
+    from the residual that its output checks compute anyway)."""
     Gs = lax.stop_gradient(G)
     R_s = lax.stop_gradient(R_wl), lax.stop_gradient(R_bl)
-    solve, tsolve = _callbacks(solver, jnp.sqrt(Gs), *R_s, tol, max_iter, refine_on=Gs)
+    solve, tsolve = _callbacks(
+        solver, jnp.sqrt(Gs), *R_s, tol, max_iter, refine_on=Gs if refine else None, margin=True
+    )
 
     def matvec(x):
         return x + _wires.apply_A(R_wl, R_bl, G * x)
 
     u, (k, _, broke) = lax.custom_linear_solve(matvec, v, solve, tsolve, has_aux=True)
     return u, k, broke
+
+
+def refine_answer(solver, G, R_wl, R_bl, v, u, rel, tol, max_iter):
+    """Refinement of linear-cell voltages ``u`` on their Kirchhoff residual
+    ``F = u + A G u - v``: while some input's relative residual ``rel`` (per input, as
+    :func:`rel_res`; given, from the output checks) exceeds ``tol``, at most
+    ``REFINE_ROUNDS`` rounds ``u <- u + J^{-1} (-F)``. Returns ``(u, rounds, steps,
+    breakdown)``. The corrections carry no derivative: ``u`` already has the implicit one
+    (of the exact solution), and the loop runs on values only."""
+    Gs, Rw, Rb, b = lax.stop_gradient((G, R_wl, R_bl, v))
+    S = jnp.sqrt(Gs)
+    state_c = solver.init(Operator(S, Rw, Rb), max(tol, REFINE_TOL), max_iter)
+
+    def resid(x):
+        return x + _wires.apply_A(Rw, Rb, Gs * x) - b
+
+    def cond(s):
+        _, rel, n, _, broke = s
+        return (n < REFINE_ROUNDS) & jnp.any(~(rel <= tol)) & ~broke
+
+    def body(s):
+        x, _, n, k, broke = s
+        dx, kk, _, br = _solve_J(solver, state_c, S, Rw, Rb, -resid(x))
+        x = x + dx
+        return x, rel_res(resid(x), b), n + 1, k + kk, broke | br
+
+    x0 = lax.stop_gradient(u)
+    zero = jnp.array(0, jnp.int32)
+    init = (x0, lax.stop_gradient(rel), zero, zero, jnp.array(False))
+    x, _, n, k, broke = lax.while_loop(cond, body, init)
+    return u + (x - x0), n, k, broke
 
 
 def lines_solve(G, R_wl, R_bl, v_in, v_col, tol, max_iter, solver: March):
