@@ -356,7 +356,7 @@ class OldSide:
         self.dir.cleanup()
 
 
-ROUNDS = 5
+ROUNDS = 3
 """Alternating new / old rounds per row (each a median of several calls); the row's time
 is the median over the rounds."""
 
