@@ -438,6 +438,19 @@ def _fmt_row(r):
     )
 
 
+def _describe(old):
+    """The old side named by its commit (never by a local path)."""
+    if not old:
+        return "not measured"
+    try:
+        out = subprocess.run(
+            ["git", "-C", old, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        )
+        return f"commit {out.stdout.strip()}" if out.returncode == 0 else "an older checkout"
+    except OSError:
+        return "an older checkout"
+
+
 def write_results(rows, old):
     lines = [
         "## Solver (xbar.solve)",
@@ -451,7 +464,7 @@ def write_results(rows, old):
         "(Jacobi), `line` = `xbar.CG(xbar.LinePreconditioner())`, `direct` = "
         "`xbar.Direct()`, `march` = `xbar.March.plan(G, ...)` (plan made outside jit, "
         "called eagerly), `auto` = `xbar.Auto()` (the default). `old` = the same workload "
-        f"with the solver before the solver-object restructuring ({old or 'not measured'}; "
+        f"with the solver before the solver-object restructuring ({_describe(old)}; "
         "its string options `preconditioner=...`), timed in the same run in alternating "
         f"rounds with the new version ({ROUNDS} rounds per row, each a median of several calls; "
         "the row's time is the median of its rounds), so both sides see the same load. scipy = "
