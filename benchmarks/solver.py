@@ -71,14 +71,9 @@ def problem(M, N, seed=0):
 
 
 def median_time(fn, repeats=5, min_time=0.5):
-    fn()  # warm-up (compilation)
-    times = []
-    t_start = time.perf_counter()
-    while len(times) < repeats or (time.perf_counter() - t_start < min_time and len(times) < 50):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    """:func:`timed` after one warm-up call (compilation)."""
+    fn()
+    return timed(fn, repeats, min_time)
 
 
 # ---------------------------------------------------------------------------------------
