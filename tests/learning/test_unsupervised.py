@@ -312,3 +312,19 @@ def test_detect_pattern_on_pulsed_synapses_keeps_the_weights_on_the_device_grid(
     assert float(jnp.sum(run.pulses)) > 100 and int(jnp.sum(run.post)) > 0
     np.testing.assert_allclose(w, np.round(w), atol=1e-4)
     assert w.min() >= 0 and w.max() <= 16 and np.std(w) > 0
+
+
+@pytest.mark.slow
+def test_full_size_competitive_stdp_reaches_80_percent_on_digits():
+    # Diehl & Cook (2015) report 82.9 % on MNIST with 100 excitatory neurons; the same
+    # circuit (adaptive thresholds, lateral inhibition, STDP alone, neurons labelled by
+    # their responses on the training set) on all 1437 training digits of scikit-learn's
+    # 8x8 set, tested on the 360 held-out ones, must reach 80 %
+    x, y, xt, yt = _data(10_000, 10_000)
+    trainer = u.WTATrainer()
+    w0 = jax.random.uniform(jax.random.PRNGKey(0), (64, 100), jnp.float32, 0.1, 0.4)
+    w, theta, _ = jax.jit(trainer.train)(jax.random.PRNGKey(0), x, w0)
+    lab = u.assign_labels(trainer.responses(jax.random.PRNGKey(7), x, w, theta), y, 10)
+    pred = u.predict(trainer.responses(jax.random.PRNGKey(8), xt, w, theta), lab, 10)
+    acc = float(jnp.mean(pred == yt))
+    assert acc >= 0.80, acc
