@@ -219,10 +219,11 @@ class ReducedNearestSTDP(AbstractRule):
         y = state.y * decay(dt, self.tau_minus)
         pre_c, post_r = pre[:, None] > 0, post[None, :] > 0
         last = state.last
+        # the latest event of each pair: a pre spike (+1), else a post spike (-1)
+        new_last = jnp.where(pre_c, 1.0, jnp.where(post_r, -1.0, last))
         if self.p_pre_after is None:
             ltp = jnp.where(post_r & (last > 0), self.a_plus * x[:, None], 0.0)
             ltd = jnp.where(pre_c & (last < 0), self.a_minus * y[None, :], 0.0)
-            new_last = jnp.where(pre_c, 1.0, jnp.where(post_r, -1.0, last))
             new_last = jnp.where(pre_c & post_r, 0.0, new_last)
         else:
             both = pre_c & post_r
@@ -240,10 +241,8 @@ class ReducedNearestSTDP(AbstractRule):
             ltd_ok = pre_c & (((last < 0) & ~after) | after)
             ltp = jnp.where(ltp_ok, self.a_plus * jnp.where(before, 1.0, x[:, None]), 0.0)
             ltd = jnp.where(ltd_ok, self.a_minus * jnp.where(after, 1.0, y[None, :]), 0.0)
-            new_last = jnp.where(pre_c, 1.0, jnp.where(post_r, -1.0, last))
             new_last = jnp.where(before, -1.0, new_last)
-        last = new_last
-        last = last.astype(state.last.dtype)
+        last = new_last.astype(state.last.dtype)
         new = ReducedTraces(x=_bump(x, pre, True), y=_bump(y, post, True), last=last)
         return add(dw, (ltp - ltd).astype(x.dtype)), new
 

@@ -12,6 +12,7 @@ Nature 608, 504 (2022), with 256x256 cores).
 from __future__ import annotations
 
 import functools
+import inspect
 
 import equinox as eqx
 import jax
@@ -22,7 +23,13 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from . import read as _read
 from ._inputs import as_float, check_key, check_last_axis
 from .crossbar import Crossbar
-from .read_modes import PerRead
+
+# the keyword arguments of Crossbar.mvm and their defaults (``weights`` is split per tile)
+_MVM_DEFAULTS = {
+    name: p.default
+    for name, p in inspect.signature(Crossbar.mvm).parameters.items()
+    if p.kind is p.KEYWORD_ONLY and name != "weights"
+}
 
 
 class TiledCrossbar(eqx.Module):
@@ -103,7 +110,7 @@ class TiledCrossbar(eqx.Module):
                 raise ValueError(f"weights must have shape {(m, n)}, got {weights.shape}")
         wb = None if weights is None else self.split(weights)
         keys = None if key is None else jax.random.split(key, r * c).reshape((r, c) + key.shape)
-        kw = dict(t_s=None, ir_drop=None, drift_compensation=False, read_noise=PerRead())
+        kw = dict(_MVM_DEFAULTS)
         unknown = set(mvm_kwargs) - set(kw)
         if unknown:
             raise TypeError(f"TiledCrossbar.mvm got unexpected keyword arguments {sorted(unknown)}")
