@@ -55,6 +55,7 @@ from xbar.learning import (  # noqa: E402
     SpikingMLP,
     fit,
     hardware_aware,  # noqa: E402
+    train_step,
 )
 from xbar.networks import LIF  # noqa: E402
 
@@ -120,19 +121,11 @@ def plain_step_fn(optimizer):
 
 
 # ---- 2./3. xbar networks ------------------------------------------------------------------
-def xbar_step_fn(optimizer, loss):
-    """The step of ``xbar.learning.fit`` written with public names."""
-
-    @eqx.filter_jit
-    def step(model, opt_state, x, y, key):
-        def objective(m):
-            return loss(m(x, key=key), y)
-
-        value, grads = eqx.filter_value_and_grad(objective)(model)
-        updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(model, eqx.is_array))
-        return eqx.apply_updates(model, updates), opt_state, value
-
-    return step
+def xbar_step_fn(model, optimizer, loss):
+    """``(step, params)``: the compiled step of ``xbar.learning.fit``
+    (``xbar.learning.train_step``) and the trainable part of ``model``."""
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    return train_step(static, optimizer, loss=loss, time_major=True), params
 
 
 def hardware_spec(n_in):
@@ -226,15 +219,14 @@ def run(sizes, n_steps, batch, repeats, breakdown=False):
             models[name] = SpikingMLP.build(
                 sizes, key=k_init, dt=DT, neuron=neuron, synapse=spec.synapse_factory()
             )
-    xstep = xbar_step_fn(optimizer, loss)
+    step_keys = jax.random.split(k_model, 4 * repeats + 8)  # one per step, drawn beforehand
     for name, model in models.items():
-        st = {"m": model, "o": optimizer.init(eqx.filter(model, eqx.is_array)), "i": 0}
+        xstep, params = xbar_step_fn(model, optimizer, loss)
+        st = {"p": params, "o": optimizer.init(params), "i": 0}
 
-        def xbar_run(st=st):
+        def xbar_run(st=st, xstep=xstep):
             st["i"] += 1
-            st["m"], st["o"], value = xstep(
-                st["m"], st["o"], x, y, jax.random.fold_in(k_model, st["i"])
-            )
+            st["p"], st["o"], value, _ = xstep(st["p"], st["o"], x, y, step_keys[st["i"]])
             return value
 
         fns[name] = xbar_run

@@ -43,6 +43,14 @@ def smooth_clip(x, lo, hi, width):
     return hi - softplus(hi - y, width)
 
 
+def saturate(x, lo, hi):
+    """``x`` held within ``[lo, hi]``, with derivative 1 on the closed interval and 0
+    outside. ``jnp.clip`` gives 1/2 at a bound (a tie of ``max``/``min``), which halves the
+    gradient of a value sitting exactly on it: a 0/1 spike at a DAC's full scale, the
+    largest weight after remapping."""
+    return jnp.where(x < lo, lo, jnp.where(x > hi, hi, x))
+
+
 def smooth_step(x, width):
     """Logistic step ``1 / (1 + exp(-x / width))``: a differentiable gate."""
     return jax.nn.sigmoid(x / width)

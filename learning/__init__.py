@@ -16,7 +16,8 @@ Gradient learning:
   ``FirstSpikeCrossEntropy``, ``ActivityRegulariser``, ``Regularised``, ``Accuracy``,
   ``SpikeRate``;
 * training (:mod:`.train`): ``fit`` (optax, mini-batches, tqdm progress, history,
-  ``EarlyStopping``, resumable checkpoints of :mod:`.checkpoint`) and ``score``;
+  ``EarlyStopping``, resumable checkpoints of :mod:`.checkpoint`), its compiled step
+  ``train_step`` (for loops of one's own) and ``score``;
 * offline data (:mod:`.datasets`): ``load_digits``, ``spike_patterns``, ``RateEncoding``,
   ``LatencyEncoding``.
 
@@ -71,7 +72,7 @@ from .stdp import (
     TripletTraces,
 )
 from .surrogate import ATan, Boxcar, FastSigmoid, StraightThrough, SuperSpike, Triangular
-from .train import EarlyStopping, FitResult, fit, score
+from .train import EarlyStopping, FitResult, fit, score, train_step
 from .transfer import (
     Coincidence,
     Delivery,
@@ -143,6 +144,7 @@ __all__ = [
     "FitResult",
     "fit",
     "score",
+    "train_step",
     "save_checkpoint",
     "load_checkpoint",
     "AbstractLoss",

@@ -50,7 +50,7 @@ from .checkpoint import load_checkpoint, read_header, save_checkpoint
 from .datasets import AbstractEncoding, Split
 from .losses import AbstractLoss, AbstractMetric, Accuracy, SpikeCountCrossEntropy
 
-__all__ = ["EarlyStopping", "FitResult", "fit", "score"]
+__all__ = ["EarlyStopping", "FitResult", "fit", "score", "train_step"]
 
 CHECKPOINT_NAME = "checkpoint.eqx"
 
@@ -101,29 +101,77 @@ def _as_split(data) -> Split:
     return Split(jnp.asarray(x), jnp.asarray(y))
 
 
-def _inputs(x, encoding, key):
+def _inputs(x, encoding, key, time_major=False):
     """Time-major network input for a batch ``x``: encoded ``(T, B, ...)``, or spike trains
-    ``(B, T, n)`` moved to ``(T, B, n)``."""
+    ``(B, T, n)`` moved to ``(T, B, n)`` (kept as they are when ``time_major``)."""
     if encoding is None:
-        return jnp.swapaxes(x, 0, 1)
+        return x if time_major else jnp.swapaxes(x, 0, 1)
     return encoding(x, key=key)
 
 
-def _forward(model, x, y, key, loss, metrics, encoding):
+def _forward(model, x, y, key, loss, metrics, encoding, time_major=False):
     k_enc, k_model = jax.random.split(key)
-    trace = model(_inputs(x, encoding, k_enc), key=k_model)
+    trace = model(_inputs(x, encoding, k_enc, time_major), key=k_model)
     return loss(trace, y), tuple(m(trace, y, loss) for m in metrics)
 
 
-@eqx.filter_jit
-def _train_step(params, static, opt_state, x, y, key, optimizer, loss, metrics, encoding):
-    def objective(p):
-        return _forward(eqx.combine(p, static), x, y, key, loss, metrics, encoding)
+def train_step(
+    static,
+    optimizer: optax.GradientTransformation,
+    *,
+    loss: AbstractLoss = SpikeCountCrossEntropy(),
+    metrics: Sequence[AbstractMetric] = (),
+    encoding: AbstractEncoding | None = None,
+    time_major: bool = False,
+) -> Callable:
+    """The compiled training step of :func:`fit`, for a model split by
+    ``params, static = eqx.partition(model, trainable)``:
+    ``step(params, opt_state, x, y, key) -> (params, opt_state, loss, metric values)``.
 
-    (value, values), grads = eqx.filter_value_and_grad(objective, has_aux=True)(params)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    params = eqx.apply_updates(params, updates)
-    return params, opt_state, value, values
+    One step encodes the batch ``x`` (``(B, ...)`` with ``encoding``; ``(B, T, n_in)`` spike
+    trains without), runs the model with ``key``, backpropagates through time and applies
+    one optimiser update (``time_major``: ``x`` are spike trains ``(T, B, n_in)`` already, no
+    encoding). Everything but the arguments is compiled in: the arrays of
+    ``static`` are passed to the compiled function and its other leaves, the optimiser, the
+    loss, the metrics and the encoding are fixed, so that a call costs one dispatch of the
+    parameter and optimiser-state arrays (``eqx.filter_jit`` would flatten and hash the
+    whole model on every call, about a millisecond for a crossbar network). Steps made for
+    equal (hashable) ``static`` structures, optimisers, losses, metrics and encodings share
+    one compiled function."""
+    metrics = tuple(metrics)
+    frozen, skeleton = eqx.partition(static, eqx.is_array)
+    if time_major and encoding is not None:
+        raise ValueError("time_major inputs are spike trains: give encoding=None")
+    cache_key = (skeleton, optimizer, loss, metrics, encoding, bool(time_major))
+    try:
+        compiled = _STEPS.get(cache_key)
+    except TypeError:  # an unhashable part (e.g. arrays in the loss): no sharing
+        cache_key, compiled = None, None
+    if compiled is None:
+
+        @jax.jit
+        def compiled(params, frozen, opt_state, x, y, key):
+            def objective(p):
+                model = eqx.combine(p, frozen, skeleton)
+                return _forward(model, x, y, key, loss, metrics, encoding, time_major)
+
+            (value, values), grads = jax.value_and_grad(objective, has_aux=True)(params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return eqx.apply_updates(params, updates), opt_state, value, values
+
+        if cache_key is not None:
+            while len(_STEPS) >= _MAX_STEPS:
+                _STEPS.pop(next(iter(_STEPS)))
+            _STEPS[cache_key] = compiled
+
+    def step(params, opt_state, x, y, key):
+        return compiled(params, frozen, opt_state, x, y, key)
+
+    return step
+
+
+_STEPS: dict = {}  # compiled steps by (skeleton, optimizer, loss, metrics, encoding)
+_MAX_STEPS = 16
 
 
 @eqx.filter_jit
@@ -235,6 +283,7 @@ def fit(
         raise ValueError(f"metric names must be distinct and not 'loss', got {names}")
 
     params, static = eqx.partition(model, trainable)
+    step = train_step(static, optimizer, loss=loss, metrics=metrics, encoding=encoding)
     opt_state = optimizer.init(params)
     keep_best = early_stopping is not None and early_stopping.restore_best
     best_params = params if keep_best else None
@@ -294,17 +343,8 @@ def fit(
         values = []
         for s in range(steps):
             idx = order[s * batch_size : (s + 1) * batch_size]
-            params, opt_state, value, mvals = _train_step(
-                params,
-                static,
-                opt_state,
-                data.x[idx],
-                data.y[idx],
-                step_keys[s],
-                optimizer,
-                loss,
-                metrics,
-                encoding,
+            params, opt_state, value, mvals = step(
+                params, opt_state, data.x[idx], data.y[idx], step_keys[s]
             )
             values.append((value, *mvals))
             bar.update(1)

@@ -47,6 +47,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 import xbar
+from xbar.devices._math import saturate
 from xbar.read_noise import safe_sqrt
 
 __all__ = [
@@ -301,16 +302,14 @@ class CrossbarLinear(eqx.Module):
 
     def program(self, key: PRNGKeyArray) -> CrossbarLinear:
         """A copy with one programming-noise draw frozen into ``g_offset`` (e.g. one per
-        training step, shared by every time step of a spiking network)."""
-        if self.g_offset is not None:
-            return self
+        training step, shared by every time step of a spiking network); the layer itself
+        when a draw is frozen already or there is no programming noise."""
+        if self.g_offset is not None or _is_off(self.prog_noise):
+            return self  # frozen already, or nothing to draw
         g = self.mapping.to_conductance(self._mapped()[0])
-        if _is_off(self.prog_noise):
-            off = jnp.zeros_like(g)
-        else:
-            sig = jax.lax.stop_gradient(self.prog_noise.sigma(g))
-            dg = sig * jax.random.normal(key, g.shape, g.dtype)
-            off = jax.lax.stop_gradient(jnp.maximum(g + dg, 0.0) - g)
+        sig = jax.lax.stop_gradient(self.prog_noise.sigma(g))
+        dg = sig * jax.random.normal(key, g.shape, g.dtype)
+        off = jax.lax.stop_gradient(jnp.maximum(g + dg, 0.0) - g)
         return eqx.tree_at(lambda s: s.g_offset, self, off, is_leaf=lambda x: x is None)
 
     def unprogrammed(self) -> CrossbarLinear:
@@ -339,20 +338,23 @@ class CrossbarLinear(eqx.Module):
         variance of each logical weight [mapped units^2] (None without read noise) and the
         remap scale."""
         g, g_prog = self._conductances(key)
-        w = jnp.clip(self._mapped()[0], -self.mapping.w_max, self.mapping.w_max)
-        w_eff = self.ir_drop(g_prog, self.wiring)
-        scale = self.mapping.scale
-        w_hw = w + self.mapping.combine(w_eff - g) / scale
+        w = saturate(self._mapped()[0], -self.mapping.w_max, self.mapping.w_max)
+        if g_prog is g and isinstance(self.ir_drop, NoIRDrop):
+            # nothing moves the cells off their targets: the tile reads the clipped weights
+            w_hw, ratio = w, 1.0
+        else:
+            w_eff = self.ir_drop(g_prog, self.wiring)
+            w_hw = w + self.mapping.combine(w_eff - g) / self.mapping.scale
+            # a cell's fluctuation reaches the outputs through its effective-matrix entry
+            pos = g_prog > 0
+            ratio = jnp.where(pos, w_eff / jnp.where(pos, g_prog, 1.0), 1.0)
         if _is_off(self.read_noise):
             return w_hw, None, self._remap_scale()
-        # a cell's fluctuation reaches the outputs through its effective-matrix entry
-        ratio = jnp.where(g_prog > 0, w_eff / jnp.where(g_prog > 0, g_prog, 1.0), 1.0)
-        s2 = (jax.lax.stop_gradient(self.read_noise.sigma(g_prog)) * ratio) ** 2
-        if isinstance(self.mapping, xbar.DifferentialMapping):
-            var = s2[:, 0::2] + s2[:, 1::2]
-        else:
-            var = s2[:, :-1] + s2[:, -1:]
-        return w_hw, var / scale**2, self._remap_scale()
+        s2 = (jax.lax.stop_gradient(self.read_noise.sigma(g_prog) * ratio)) ** 2
+        var, shared = self.mapping.combine_variance(s2)
+        if shared is not None:  # a reference cell: its share in each weight's variance
+            var = var + shared
+        return w_hw, var / self.mapping.scale**2, self._remap_scale()
 
     def hardware_weights(self, key: PRNGKeyArray | None = None) -> Float[Array, "n_in n_out"]:
         """The weights the tile reads (bounds, programming noise drawn with ``key``, IR

@@ -88,31 +88,67 @@ _HI = jax.lax.Precision.HIGHEST
 
 
 def _cumsum(x, axis: int, reverse: bool = False):
-    """Inclusive prefix sum of ``x`` (..., M, N) along ``axis`` (-1 or -2), optionally from
-    the far end: prefix sums within blocks of 32 elements and over the block totals, each a
+    """Inclusive prefix sum of ``x`` (..., M, N) along ``axis`` (-1 or -2), or suffix sum
+    (``reverse``): sums within blocks of 32 elements and over the block totals, each a
     product with a small triangular matrix of ones (full float precision). Equal to
     ``jnp.cumsum`` up to rounding; O(n * 32) work, where XLA's CPU backend lowers
     ``jnp.cumsum`` to a windowed reduction of O(n^2)."""
-    if reverse:
-        return jnp.flip(_cumsum(jnp.flip(x, axis), axis), axis)
     n = x.shape[axis]
     bs = min(n, _BLOCK)
     nb = -(-n // bs)
-    tri = jnp.tril(jnp.ones((bs, bs), x.dtype))  # tri[l, k] = 1 for k <= l
-    tri_b = jnp.tril(jnp.ones((nb, nb), x.dtype), -1)  # strictly earlier blocks
+    ones = jnp.ones((bs, bs), x.dtype)
+    ones_b = jnp.ones((nb, nb), x.dtype)
+    # tri[l, k] = 1 where element k of a block enters output l; tri_b likewise for blocks
+    tri = jnp.triu(ones) if reverse else jnp.tril(ones)
+    tri_b = jnp.triu(ones_b, 1) if reverse else jnp.tril(ones_b, -1)
+    total = 0 if reverse else -1  # where a block's own total sits in its partial sums
     pad = [(0, 0)] * x.ndim
     if axis in (-1, x.ndim - 1):
         pad[-1] = (0, nb * bs - n)
         xb = jnp.pad(x, pad).reshape(x.shape[:-1] + (nb, bs))
         within = jnp.einsum("...bk,lk->...bl", xb, tri, precision=_HI)
-        off = jnp.einsum("...c,bc->...b", within[..., -1], tri_b, precision=_HI)
+        off = jnp.einsum("...c,bc->...b", within[..., total], tri_b, precision=_HI)
         return (within + off[..., None]).reshape(x.shape[:-1] + (nb * bs,))[..., :n]
     pad[-2] = (0, nb * bs - n)
     xb = jnp.pad(x, pad).reshape(x.shape[:-2] + (nb, bs, x.shape[-1]))
     within = jnp.einsum("lk,...bkn->...bln", tri, xb, precision=_HI)
-    off = jnp.einsum("bc,...cn->...bn", tri_b, within[..., -1, :], precision=_HI)
+    off = jnp.einsum("bc,...cn->...bn", tri_b, within[..., total, :], precision=_HI)
     out = (within + off[..., None, :]).reshape(x.shape[:-2] + (nb * bs, x.shape[-1]))
     return out[..., :n, :]
+
+
+def _drop_parts(G, R_wl, R_bl):
+    """``(delta, (down_wl, up_bl))``: the loss ``a + b`` and the line sums of ``G`` it is
+    built from (module docstring)."""
+    # word line: segment l carries the currents of cells l..N-1 of its row
+    down_wl = _cumsum(G, -1, reverse=True)
+    # bit line: segment l (below cell l) carries the currents of cells 0..l of its column
+    up_bl = _cumsum(G, -2)
+    delta = _cumsum(R_wl * down_wl, -1) + _cumsum(R_bl * up_bl, -2, reverse=True)
+    return delta, (down_wl, up_bl)
+
+
+@jax.custom_vjp
+def _delta(G, R_wl, R_bl):
+    """``a + b`` of ``G`` for full per-segment resistances (``_line_resistances``)."""
+    return _drop_parts(G, R_wl, R_bl)[0]
+
+
+def _delta_fwd(G, R_wl, R_bl):
+    delta, sums = _drop_parts(G, R_wl, R_bl)
+    return delta, (sums, R_wl, R_bl)
+
+
+def _delta_bwd(res, h):
+    # G -> a = L (R_wl * (U G)) along rows and G -> b = U (R_bl * (L G)) along columns
+    # (L prefix, U suffix sums, U = L^T) are symmetric operators: the cotangent of G is the
+    # same map applied to h; those of the resistances are products of line sums.
+    (down_wl, up_bl), R_wl, R_bl = res
+    g_G, (h_down, h_up) = _drop_parts(h, R_wl, R_bl)
+    return g_G, h_down * down_wl, h_up * up_bl
+
+
+_delta.defvjp(_delta_fwd, _delta_bwd)
 
 
 def _line_resistances(G, r_wl, r_bl, r_src, r_sense):
@@ -157,13 +193,7 @@ def ir_drop_fraction(
     """
     G = _check(G)
     R_wl, R_bl = _line_resistances(G, r_wl, r_bl, r_src, r_sense)
-    # word line: segment l carries the currents of cells l..N-1 of its row
-    down_wl = _cumsum(G, -1, reverse=True)
-    a = _cumsum(R_wl * down_wl, -1)
-    # bit line: segment l (below cell l) carries the currents of cells 0..l of its column
-    up_bl = _cumsum(G, -2)
-    b = _cumsum(R_bl * up_bl, -2, reverse=True)
-    return a + b
+    return _delta(G, R_wl, R_bl)
 
 
 def effective_matrix_first_order(

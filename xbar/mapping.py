@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from xbar.devices._checks import check_less, check_nonnegative, check_positive, check_range
+from xbar.devices._math import saturate
 
 
 class AbstractMapping(eqx.Module):
@@ -129,7 +130,7 @@ class DifferentialMapping(AbstractMapping):
 
     def to_conductance(self, w: Float[Array, "*b m n"]) -> Float[Array, "*b m p"]:
         """Target conductances [S] of the interleaved pairs for weights ``w``."""
-        w = jnp.clip(jnp.asarray(w), -self.w_max, self.w_max)
+        w = saturate(jnp.asarray(w), -self.w_max, self.w_max)
         span = self.g_max - self.g_min
         g_pos = self.g_min + span * jnp.maximum(w, 0.0) / self.w_max
         g_neg = self.g_min + span * jnp.maximum(-w, 0.0) / self.w_max
@@ -137,11 +138,13 @@ class DifferentialMapping(AbstractMapping):
 
     def combine(self, i_phys: Float[Array, "*b p"]) -> Float[Array, "*b n"]:
         """``x[2j] - x[2j+1]``."""
-        return i_phys[..., 0::2] - i_phys[..., 1::2]
+        pairs = i_phys.reshape(i_phys.shape[:-1] + (i_phys.shape[-1] // 2, 2))
+        return pairs[..., 0] - pairs[..., 1]
 
     def combine_variance(self, var_phys):
         """The two devices of a pair are independent: ``var[2j] + var[2j+1]``, nothing shared."""
-        return var_phys[..., 0::2] + var_phys[..., 1::2], None
+        pairs = var_phys.reshape(var_phys.shape[:-1] + (var_phys.shape[-1] // 2, 2))
+        return pairs[..., 0] + pairs[..., 1], None
 
 
 class ReferenceMapping(AbstractMapping):
@@ -174,7 +177,7 @@ class ReferenceMapping(AbstractMapping):
 
     def to_conductance(self, w: Float[Array, "*b m n"]) -> Float[Array, "*b m p"]:
         """Weights in columns ``0..n-1``, ``g_ref`` in the last."""
-        w = jnp.clip(jnp.asarray(w), -self.w_max, self.w_max)
+        w = saturate(jnp.asarray(w), -self.w_max, self.w_max)
         g = self.g_ref + self.scale * w
         ref = jnp.full(w.shape[:-1] + (1,), self.g_ref, g.dtype)
         return jnp.concatenate([g, ref], axis=-1)

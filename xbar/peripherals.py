@@ -51,6 +51,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from xbar.devices._checks import check_finite, check_nonnegative, check_positive
+from xbar.devices._math import saturate
 
 _ENCODING_CLASSES = {
     "amplitude": "AmplitudeEncoding",
@@ -70,7 +71,7 @@ def quantize(x, step, bound, clip=True):
     In range the error is at most ``step / 2``; with ``clip`` values beyond ``bound`` are
     saturated (zero gradient there, as the hardware output does not move)."""
     if clip:
-        x = jnp.clip(x, -bound, bound)
+        x = saturate(x, -bound, bound)
     return step * ste_round(x / step)
 
 
@@ -258,7 +259,7 @@ class AbstractDAC(eqx.Module):
     def quantize(self, x: Float[Array, "*b m"]) -> Float[Array, "*b m"]:
         """Inputs clipped to ``[-1, 1]`` and rounded to the DAC levels (STE gradient)."""
         if self.bits is None:
-            return jnp.clip(x, -1.0, 1.0)
+            return saturate(x, -1.0, 1.0)
         return quantize(x, 1.0 / self.n_levels, 1.0)
 
     def phases(
@@ -416,7 +417,7 @@ class AbstractADC(eqx.Module):
         if key is not None:
             y = self.input_noise(y, key)
         if self.bits is None:
-            code = jnp.clip(y, -self.out_bound, self.out_bound) if self.clip else y
+            code = saturate(y, -self.out_bound, self.out_bound) if self.clip else y
         else:
             code = quantize(y, self.lsb, self.out_bound, self.clip)
         return (code - self.col_offset) * self.col_gain

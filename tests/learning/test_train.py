@@ -32,6 +32,7 @@ from xbar.learning import (
     load_digits,
     score,
     spike_patterns,
+    train_step,
     unit_current,
 )
 from xbar.networks import IF, LI, LIF, AbstractSpikeFunction, CubaLIF
@@ -226,6 +227,42 @@ def test_network_batches_like_vmap_and_validates_its_layers():
         DenseSynapse(np.ones((2, 3)), i_unit=0.0)
     with pytest.raises(ValueError, match="sizes"):
         SpikingMLP.build((6,), key=jax.random.key(0))
+
+
+def test_train_step_is_one_sgd_update_of_the_loss_gradient():
+    # the compiled step of fit against a gradient taken here: p <- p - lr * dL/dp; batch-first
+    # and time-major inputs give the same step; equal setups share one compiled function
+    model = SpikingMLP.build((6, 5, 3), key=jax.random.key(0))
+    x = (jax.random.uniform(jax.random.key(1), (4, 10, 6)) < 0.5).astype(jnp.float64)
+    y = jnp.array([0, 1, 2, 1])
+    key = jax.random.key(2)
+    loss = SpikeCountCrossEntropy()
+    opt = optax.sgd(0.5)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    step = train_step(static, opt, loss=loss, metrics=(Accuracy(),))
+    new, _, value, (acc,) = step(params, opt.init(params), x, y, key)
+
+    def objective(p):  # what one step computes: the model's key is the second of split(key)
+        trace = eqx.combine(p, static)(jnp.swapaxes(x, 0, 1), key=jax.random.split(key)[1])
+        return loss(trace, y)
+
+    ref_value, grads = jax.value_and_grad(objective)(params)
+    assert float(value) == pytest.approx(float(ref_value), rel=1e-12)
+    assert 0.0 <= float(acc) <= 1.0
+    expect = jax.tree_util.tree_map(lambda p, g: p - 0.5 * g, params, grads)
+    for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(expect)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+    tm = train_step(static, opt, loss=loss, metrics=(Accuracy(),), time_major=True)
+    new_tm = tm(params, opt.init(params), jnp.swapaxes(x, 0, 1), y, key)[0]
+    for a, b in zip(jax.tree_util.tree_leaves(new_tm), jax.tree_util.tree_leaves(new)):
+        np.testing.assert_array_equal(a, b)
+    from xbar.learning import train as train_module
+
+    n = len(train_module._STEPS)
+    train_step(static, opt, loss=loss, metrics=(Accuracy(),))
+    assert len(train_module._STEPS) == n
+    with pytest.raises(ValueError, match="time_major"):
+        train_step(static, opt, encoding=RateEncoding(10), time_major=True)
 
 
 def test_fit_reaches_85_percent_on_digits_within_a_minute():

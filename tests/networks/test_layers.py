@@ -159,6 +159,19 @@ def test_jit_vmap_grad_and_finite_differences():
     assert float(jnp.sum(grads.weight * d)) == pytest.approx(float(fd), rel=1e-5)
 
 
+def test_remapped_largest_weight_and_spikes_keep_their_gradient():
+    # with remapping the largest weight sits exactly at w_max and spikes exactly at the DAC's
+    # full scale: an ideal tile then has the gradient of the dense product, w.r.t. both
+    layer = _layer(remap=True, dac=xbar.DAC(bits=8), adc=xbar.ADC(bits=None, clip=False))
+    x = (jax.random.uniform(jax.random.PRNGKey(4), (6, N_IN)) < 0.5).astype(jnp.float32)
+    c = jax.random.normal(jax.random.PRNGKey(5), (6, N_OUT))
+    gw, gx = jax.grad(
+        lambda w, x: jnp.sum(c * eqx.tree_at(lambda s: s.weight, layer, w)(x)), argnums=(0, 1)
+    )(layer.weight, x)
+    np.testing.assert_allclose(gw, x.T @ c, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gx, c @ layer.weight.T, rtol=1e-5, atol=1e-6)
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="weight must have shape"):
         CrossbarLinear(weight=jnp.ones(3))

@@ -26,6 +26,20 @@ def test_quantiser_gradients_are_straight_through():
     np.testing.assert_allclose(g, [0.0, 1.0, 1.0, 1.0, 0.0])
 
 
+def test_full_scale_inputs_pass_the_whole_gradient():
+    # a 0/1 spike sits exactly on the DAC's full scale: the straight-through gradient is 1
+    # on the closed range (a tie of jnp.clip's max/min would give 1/2), 0 beyond it
+    x = jnp.array([-1.5, -1.0, 0.0, 1.0, 1.5])
+    for dac in (xbar.DAC(bits=8), xbar.ideal_dac()):
+        g = jax.vmap(jax.grad(dac.quantize))(x)
+        np.testing.assert_array_equal(g, [0.0, 1.0, 1.0, 1.0, 0.0])
+    adc = xbar.ADC(bits=6, out_bound=2.0)
+    np.testing.assert_array_equal(jax.vmap(jax.grad(adc))(2.0 * x), [0.0, 1.0, 1.0, 1.0, 0.0])
+    m = xbar.DifferentialMapping(0.0, 25e-6, 1.0)
+    jac = jax.jacobian(lambda w: m.combine(m.to_conductance(w)))(jnp.array([-1.0, 1.0]))
+    np.testing.assert_allclose(np.diag(jac), [25e-6, 25e-6], rtol=1e-6)
+
+
 def test_adc_column_calibration_is_affine():
     adc = xbar.ADC(bits=None, col_gain=jnp.array([1.0, 2.0]), col_offset=jnp.array([0.5, 0.0]))
     np.testing.assert_allclose(adc(jnp.array([1.0, 1.0])), [0.5, 2.0])
