@@ -62,6 +62,7 @@ from .variability import Spread
 
 US = 1e-6  # one microsiemens [S]
 G_REF_FIT = 25e-6  # g_max of the published sigma_prog fit [S] (Joshi 2020 / aihwkit)
+_Q_S_FLOOR = 1e-3 ** (1 / 0.65)  # g / g_max below which Q_s saturates at 0.0088 / 1e-3 [-]
 
 
 # ------------------------------------------------------------------------------------------
@@ -285,11 +286,14 @@ class PCMStatistical(Device):
     def q_s(self, g_prog: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
         """1/f noise coefficient ``Q_s`` for programmed conductance ``g_prog`` [S] (Eq. 3.3)."""
         g = jnp.abs(jnp.asarray(g_prog)) / self.g_max
-        return jnp.minimum(0.0088 / jnp.maximum(g**0.65, 1e-3), 0.2)
+        # 0.0088 / max(g^0.65, 1e-3) written with exp/log (XLA's CPU pow is ~7x slower):
+        # g^0.65 >= 1e-3 where g >= 1e-3^(1/0.65)
+        g = jnp.maximum(g, _Q_S_FLOOR)
+        return jnp.minimum(0.0088 * jnp.exp(-0.65 * jnp.log(g)), 0.2)
 
     def drift_factor(self, nu, t_s):
         """``((t + t0) / t0)^(-nu)`` for ``t_s`` [s] after programming (Eq. 3.2)."""
-        return ((jnp.asarray(t_s) + self.t0_s) / self.t0_s) ** (-nu)
+        return jnp.exp(-jnp.asarray(nu) * jnp.log((jnp.asarray(t_s) + self.t0_s) / self.t0_s))
 
     def noise_growth(self, t_s):
         """``sqrt(ln((t + t_read) / (2 t_read)))``, ``t = t_s + t0`` (Eq. 3.3)."""

@@ -173,7 +173,8 @@ class CrossbarLinear(eqx.Module):
             ``s``) so that the largest weight sits at the top of the conductance window, and
             multiply the output by ``s`` (aihwkit's layer-wise weight remapping; Rasch et
             al., Nat. Commun. 14:5282, 2023). Default False (weights clipped at ``w_max``).
-        cache: ``(w_hw, var_w, s)`` precomputed by :meth:`realise` (None: per call).
+        cache: ``(w_hw^T, var_w^T, s)`` precomputed by :meth:`realise`, the matrices laid
+            out ``(n_out, n_in)`` (None: per call).
         noise_draw: ``xbar.PerRead()`` (default: read noise drawn per read at the outputs)
             or ``xbar.PerCall()`` (drawn into the weights once per :meth:`realise`).
     """
@@ -327,10 +328,10 @@ class CrossbarLinear(eqx.Module):
         layer = self.unprogrammed() if self.g_offset is None else self
         if key is not None and self.g_offset is None:
             layer = layer.program(key)
-        cache = layer._matrices(None)
+        cache = layer._read_matrices(None)
         if key is not None and isinstance(self.noise_draw, xbar.PerCall) and cache[1] is not None:
-            w_hw, var, s = cache
-            cache = (_with_weight_noise(w_hw, var, jax.random.fold_in(key, 1)), None, s)
+            w_t, var_t, s = cache
+            cache = (_with_weight_noise(w_t, var_t, jax.random.fold_in(key, 1)), None, s)
         return eqx.tree_at(lambda s: s.cache, layer, cache, is_leaf=lambda x: x is None)
 
     def _matrices(self, key):
@@ -356,6 +357,13 @@ class CrossbarLinear(eqx.Module):
             var = var + shared
         return w_hw, var / self.mapping.scale**2, self._remap_scale()
 
+    def _read_matrices(self, key):
+        """:meth:`_matrices` with ``w_hw`` and ``var_w`` laid out ``(n_out, n_in)``: the
+        product ``x @ w^T`` of that layout is the faster one on XLA's CPU backend (about
+        1.5x for a 784x256 layer, 6x for 256x10, forward and backward)."""
+        w_hw, var, s = self._matrices(key)
+        return w_hw.T, (None if var is None else var.T), s
+
     def hardware_weights(self, key: PRNGKeyArray | None = None) -> Float[Array, "n_in n_out"]:
         """The weights the tile reads (bounds, programming noise drawn with ``key``, IR
         drop; without converters and read noise) [weight units, times ``out_scale``]."""
@@ -369,17 +377,17 @@ class CrossbarLinear(eqx.Module):
         programming noise (unless frozen by :meth:`program`) and the read noise; None is a
         noiseless read."""
         k_prog, k_read, k_out = (None,) * 3 if key is None else tuple(jax.random.split(key, 3))
-        w_hw, var, s = self._matrices(k_prog) if self.cache is None else self.cache
-        if isinstance(self.noise_draw, xbar.PerCall) and var is not None and k_read is not None:
+        w_t, var_t, s = self._read_matrices(k_prog) if self.cache is None else self.cache
+        if isinstance(self.noise_draw, xbar.PerCall) and var_t is not None and k_read is not None:
             # one draw into the weights, shared by the reads of this call
-            w_hw = _with_weight_noise(w_hw, var, k_read)
-            var, k_read = None, jax.random.fold_in(k_read, 1)
+            w_t = _with_weight_noise(w_t, var_t, k_read)
+            var_t, k_read = None, jax.random.fold_in(k_read, 1)
         xq = self.dac.quantize(jnp.asarray(x) / self.input_scale)
-        y = xq @ w_hw
+        y = xq @ w_t.T
         # read noise and output noise: independent Gaussians at each output, one draw
         noise_var = None
-        if var is not None and k_read is not None:
-            noise_var = jax.lax.stop_gradient(xq * xq) @ jax.lax.stop_gradient(var)
+        if var_t is not None and k_read is not None:
+            noise_var = jax.lax.stop_gradient(xq * xq) @ jax.lax.stop_gradient(var_t).T
         if k_out is not None and not (isinstance(self.out_noise, float) and self.out_noise == 0):
             out_var = self.out_noise * self.out_noise
             noise_var = out_var if noise_var is None else noise_var + out_var

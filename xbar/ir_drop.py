@@ -87,14 +87,25 @@ _BLOCK = 32
 _HI = jax.lax.Precision.HIGHEST
 
 
+def _block(n: int) -> int:
+    """Block length of the prefix sums for ``n`` elements: ``n`` itself up to 32, else the
+    divisor of ``n`` nearest to 32 in [16, 64] (no padding), else 32."""
+    if n <= _BLOCK:
+        return n
+    for d in sorted(range(16, 65), key=lambda d: (abs(d - _BLOCK), d)):
+        if n % d == 0:
+            return d
+    return _BLOCK
+
+
 def _cumsum(x, axis: int, reverse: bool = False):
     """Inclusive prefix sum of ``x`` (..., M, N) along ``axis`` (-1 or -2), or suffix sum
-    (``reverse``): sums within blocks of 32 elements and over the block totals, each a
+    (``reverse``): sums within blocks of about 32 elements and over the block totals, each a
     product with a small triangular matrix of ones (full float precision). Equal to
     ``jnp.cumsum`` up to rounding; O(n * 32) work, where XLA's CPU backend lowers
     ``jnp.cumsum`` to a windowed reduction of O(n^2)."""
     n = x.shape[axis]
-    bs = min(n, _BLOCK)
+    bs = _block(n)
     nb = -(-n // bs)
     ones = jnp.ones((bs, bs), x.dtype)
     ones_b = jnp.ones((nb, nb), x.dtype)
@@ -105,16 +116,18 @@ def _cumsum(x, axis: int, reverse: bool = False):
     pad = [(0, 0)] * x.ndim
     if axis in (-1, x.ndim - 1):
         pad[-1] = (0, nb * bs - n)
-        xb = jnp.pad(x, pad).reshape(x.shape[:-1] + (nb, bs))
+        xb = (jnp.pad(x, pad) if nb * bs > n else x).reshape(x.shape[:-1] + (nb, bs))
         within = jnp.einsum("...bk,lk->...bl", xb, tri, precision=_HI)
         off = jnp.einsum("...c,bc->...b", within[..., total], tri_b, precision=_HI)
-        return (within + off[..., None]).reshape(x.shape[:-1] + (nb * bs,))[..., :n]
+        out = (within + off[..., None]).reshape(x.shape[:-1] + (nb * bs,))
+        return out[..., :n] if nb * bs > n else out
     pad[-2] = (0, nb * bs - n)
-    xb = jnp.pad(x, pad).reshape(x.shape[:-2] + (nb, bs, x.shape[-1]))
-    within = jnp.einsum("lk,...bkn->...bln", tri, xb, precision=_HI)
+    xb = (jnp.pad(x, pad) if nb * bs > n else x).reshape(x.shape[:-2] + (nb, bs, x.shape[-1]))
+    # a product batched over the blocks, so that the result is laid out as x (no transpose)
+    within = jnp.matmul(jnp.broadcast_to(tri, (nb, bs, bs)), xb, precision=_HI)
     off = jnp.einsum("bc,...cn->...bn", tri_b, within[..., total, :], precision=_HI)
     out = (within + off[..., None, :]).reshape(x.shape[:-2] + (nb * bs, x.shape[-1]))
-    return out[..., :n, :]
+    return out[..., :n, :] if nb * bs > n else out
 
 
 def _drop_parts(G, R_wl, R_bl):
@@ -129,38 +142,59 @@ def _drop_parts(G, R_wl, R_bl):
 
 
 @jax.custom_vjp
-def _delta(G, R_wl, R_bl):
-    """``a + b`` of ``G`` for full per-segment resistances (``_line_resistances``)."""
-    return _drop_parts(G, R_wl, R_bl)[0]
+def _delta(G, r_wl, r_bl, r_src, r_sense):
+    """``a + b`` of ``G``; resistances as given (broadcast inside, never stored full size)."""
+    return _drop_parts(G, *_line_resistances(G, r_wl, r_bl, r_src, r_sense))[0]
 
 
-def _delta_fwd(G, R_wl, R_bl):
-    delta, sums = _drop_parts(G, R_wl, R_bl)
-    return delta, (sums, R_wl, R_bl)
+def _delta_fwd(G, r_wl, r_bl, r_src, r_sense):
+    delta, sums = _drop_parts(G, *_line_resistances(G, r_wl, r_bl, r_src, r_sense))
+    return delta, (G.shape, sums, (r_wl, r_bl, r_src, r_sense))
+
+
+def _unbroadcast(x, shape):
+    """Sum ``x`` down to ``shape`` (the cotangent of a broadcast to ``x.shape``)."""
+    lead = x.ndim - len(shape)
+    x = jnp.sum(x, axis=tuple(range(lead))) if lead else x
+    keep = tuple(i for i, n in enumerate(shape) if n == 1 and x.shape[i] != 1)
+    return jnp.sum(x, axis=keep, keepdims=True) if keep else x
 
 
 def _delta_bwd(res, h):
     # G -> a = L (R_wl * (U G)) along rows and G -> b = U (R_bl * (L G)) along columns
     # (L prefix, U suffix sums, U = L^T) are symmetric operators: the cotangent of G is the
     # same map applied to h; those of the resistances are products of line sums.
-    (down_wl, up_bl), R_wl, R_bl = res
+    shape, (down_wl, up_bl), rs = res
+    R_wl, R_bl = _line_resistances(jax.ShapeDtypeStruct(shape, h.dtype), *rs)
     g_G, (h_down, h_up) = _drop_parts(h, R_wl, R_bl)
-    return g_G, h_down * down_wl, h_up * up_bl
+    g_wl, g_bl = h_down * down_wl, h_up * up_bl
+    r_wl, r_bl, r_src, r_sense = rs
+    return (
+        g_G,
+        _unbroadcast(g_wl, jnp.shape(r_wl)),
+        _unbroadcast(g_bl, jnp.shape(r_bl)),
+        _unbroadcast(g_wl[..., :, 0], jnp.shape(r_src)),
+        _unbroadcast(g_bl[..., -1, :], jnp.shape(r_sense)),
+    )
 
 
 _delta.defvjp(_delta_fwd, _delta_bwd)
 
 
 def _line_resistances(G, r_wl, r_bl, r_src, r_sense):
-    """Full per-segment resistances ``(R_wl, R_bl)`` of shape ``(..., M, N)`` [Ohm]."""
-    shape = jnp.shape(G)
-    R_wl = jnp.broadcast_to(jnp.asarray(r_wl, G.dtype), shape)
-    R_bl = jnp.broadcast_to(jnp.asarray(r_bl, G.dtype), shape)
+    """Per-segment resistances ``(R_wl, R_bl)``, broadcast to ``G``'s shape ``(..., M, N)``
+    [Ohm] (written with selects, so that XLA fuses them into their consumers)."""
+    shape = tuple(G.shape)
+    nd = len(shape)
     r_src = jnp.asarray(r_src, G.dtype)
     r_sense = jnp.asarray(r_sense, G.dtype)
-    R_wl = R_wl.at[..., :, 0].add(r_src)
-    R_bl = R_bl.at[..., -1, :].add(r_sense)
-    return R_wl, R_bl
+    first_col = jax.lax.broadcasted_iota(jnp.int32, shape, nd - 1) == 0
+    last_row = jax.lax.broadcasted_iota(jnp.int32, shape, nd - 2) == shape[-2] - 1
+    src = r_src[..., :, None] if r_src.ndim else r_src
+    sense = r_sense[..., None, :] if r_sense.ndim else r_sense
+    R_wl = jnp.asarray(r_wl, G.dtype) + jnp.where(first_col, src, 0.0)
+    R_bl = jnp.asarray(r_bl, G.dtype) + jnp.where(last_row, sense, 0.0)
+    return jnp.broadcast_to(R_wl, shape), jnp.broadcast_to(R_bl, shape)
 
 
 def _check(G):
@@ -192,8 +226,8 @@ def ir_drop_fraction(
             resistance [Ohm] (scalar or ``(N,)``).
     """
     G = _check(G)
-    R_wl, R_bl = _line_resistances(G, r_wl, r_bl, r_src, r_sense)
-    return _delta(G, R_wl, R_bl)
+    r_wl, r_bl, r_src, r_sense = (jnp.asarray(r, G.dtype) for r in (r_wl, r_bl, r_src, r_sense))
+    return _delta(G, r_wl, r_bl, r_src, r_sense)
 
 
 def effective_matrix_first_order(
