@@ -91,7 +91,7 @@ class ProgrammedSynapse(AbstractSynapse):
     def realise(self, key):
         return self
 
-    def __call__(self, x, *, key=None):
+    def __call__(self, x, *, key=None, spikes=False):
         y = self.crossbar.mvm(x, key) * (self.alpha * self.scale)
         if self.bias is not None:
             y = y + self.bias

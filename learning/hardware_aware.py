@@ -389,8 +389,8 @@ class CrossbarSynapse(AbstractSynapse):
     def realise(self, key: PRNGKeyArray | None) -> CrossbarSynapse:
         return eqx.tree_at(lambda s: s.layer, self, self.layer.realise(key))
 
-    def __call__(self, x, *, key=None):
-        return self.i_unit * self.layer(x, key=key)
+    def __call__(self, x, *, key=None, spikes=False):
+        return self.i_unit * self.layer(x, key=key, spikes=spikes)
 
     def with_spec(self, spec: HardwareSpec, **fields) -> CrossbarSynapse:
         """The same weights and bias under another hardware spec (e.g. to fine-tune an

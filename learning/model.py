@@ -89,9 +89,11 @@ class AbstractSynapse(eqx.Module):
     * ``realise(key) -> AbstractSynapse``: the layer as it is for one forward pass (per-pass
       random draws from ``key``, which may be None for a deterministic pass; precomputations
       that do not depend on the input);
-    * ``layer(x, key=None)``: currents ``(..., n_out)`` [A] for inputs ``(..., n_in)`` (spikes
-      or values); each entry of the leading axes (time steps, samples) is one read, with
-      independent noise drawn from ``key`` (or none for None).
+    * ``layer(x, key=None, spikes=False)``: currents ``(..., n_out)`` [A] for inputs
+      ``(..., n_in)`` (spikes or values); each entry of the leading axes (time steps,
+      samples) is one read, with independent noise drawn from ``key`` (or none for None).
+      ``spikes=True`` tells the layer that ``x`` holds 0/1 spikes (a hardware layer may
+      then drive its rows with plain read pulses instead of converting the input).
 
     Abstract fields: ``n_in``, ``n_out`` (static integers).
     """
@@ -105,7 +107,11 @@ class AbstractSynapse(eqx.Module):
 
     @abc.abstractmethod
     def __call__(
-        self, x: Float[Array, "*batch n_in"], *, key: PRNGKeyArray | None = None
+        self,
+        x: Float[Array, "*batch n_in"],
+        *,
+        key: PRNGKeyArray | None = None,
+        spikes: bool = False,
     ) -> Float[Array, "*batch n_out"]:
         raise NotImplementedError
 
@@ -163,7 +169,7 @@ class DenseSynapse(AbstractSynapse):
     def realise(self, key):
         return self
 
-    def __call__(self, x, *, key=None):
+    def __call__(self, x, *, key=None, spikes=False):
         y = jnp.asarray(x) @ self.weight.T
         if self.bias is not None:
             y = y + self.bias
@@ -192,7 +198,9 @@ class SpikingMLP(eqx.Module):
     Fields: ``synapses`` (tuple of :class:`AbstractSynapse`), ``neurons`` (tuple of
     :class:`xbar.networks.AbstractNeuron`, one per synapse layer; every layer but the last
     must spike; the last may be a non-spiking readout such as ``LI``), ``dt`` [s] (static),
-    ``train_neurons`` (static; False stops gradients into neuron parameters).
+    ``train_neurons`` (static; False stops gradients into neuron parameters),
+    ``input_spikes`` (static; True: the inputs are 0/1 spike trains, passed to the first
+    synapse layer with ``spikes=True``, as the hidden layers' spikes always are).
 
     ``model(x, key=None) -> Trace`` for ``x`` of shape ``(T, *batch, n_in)`` (time first).
     Build one with :meth:`build`.
@@ -202,6 +210,7 @@ class SpikingMLP(eqx.Module):
     neurons: tuple[AbstractNeuron, ...]
     dt: float = eqx.field(static=True)
     train_neurons: bool = eqx.field(static=True, default=False)
+    input_spikes: bool = eqx.field(static=True, default=False)
 
     def __check_init__(self):
         if len(self.synapses) == 0 or len(self.synapses) != len(self.neurons):
@@ -231,6 +240,7 @@ class SpikingMLP(eqx.Module):
         readout: AbstractNeuron | None = None,
         synapse: Callable[..., AbstractSynapse] = DenseSynapse.init,
         train_neurons: bool = False,
+        input_spikes: bool = False,
     ) -> SpikingMLP:
         """A network of layer sizes ``sizes = (n_in, n_1, ..., n_out)``.
 
@@ -238,7 +248,8 @@ class SpikingMLP(eqx.Module):
         ``readout``: the output layer's neurons (default: the same as ``neuron``; a
         non-spiking model such as ``LI()`` for membrane-potential losses); ``synapse``: a
         factory ``synapse(n_in, n_out, key=..., i_unit=...)`` called per layer with the unit
-        current of the receiving neurons (:func:`unit_current`); ``dt`` [s].
+        current of the receiving neurons (:func:`unit_current`); ``dt`` [s];
+        ``input_spikes``: the inputs will be 0/1 spike trains (class docstring).
         """
         sizes = tuple(sizes)
         if len(sizes) < 2:
@@ -252,7 +263,7 @@ class SpikingMLP(eqx.Module):
             synapse(n_in, n_out, key=k, i_unit=unit_current(nrn, dt))
             for n_in, n_out, k, nrn in zip(sizes[:-1], sizes[1:], keys, neurons, strict=True)
         )
-        return cls(synapses, neurons, dt, train_neurons)
+        return cls(synapses, neurons, dt, train_neurons, bool(input_spikes))
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -284,7 +295,7 @@ class SpikingMLP(eqx.Module):
             )
             step_keys = jax.random.split(k_steps, n_steps) if n_layers > 1 else None
         # the input layer does not depend on the network state: all its reads at once
-        i_in = synapses[0](x, key=k_in).astype(dtype)
+        i_in = synapses[0](x, key=k_in, spikes=self.input_spikes).astype(dtype)
         states = tuple(
             n.init_state(batch + (s.n_out,), dtype) for n, s in zip(neurons, synapses, strict=True)
         )
@@ -295,7 +306,7 @@ class SpikingMLP(eqx.Module):
             st, h = neurons[0].step(states[0], i_t, self.dt)
             new_states, outs = [st], [h]
             for syn, nrn, st, k in zip(synapses[1:], neurons[1:], states[1:], keys, strict=True):
-                st, h = nrn.step(st, syn(h, key=k).astype(dtype), self.dt)
+                st, h = nrn.step(st, syn(h, key=k, spikes=True).astype(dtype), self.dt)
                 new_states.append(st)
                 outs.append(h)
             return tuple(new_states), tuple(outs)
