@@ -109,24 +109,29 @@ def _cumsum(x, axis: int, reverse: bool = False):
     nb = -(-n // bs)
     ones = jnp.ones((bs, bs), x.dtype)
     ones_b = jnp.ones((nb, nb), x.dtype)
-    # tri[l, k] = 1 where element k of a block enters output l; tri_b likewise for blocks
+    # tri[l, k] = 1 where element k of a block enters output l; tri_b likewise for blocks;
+    # the extra column adds the sum of the earlier blocks, appended to each block, so that
+    # the result is the plain output of one product (XLA's CPU backend emits scalar code
+    # for loops that combine partial sums laid out by blocks)
     tri = jnp.triu(ones) if reverse else jnp.tril(ones)
+    tri = jnp.concatenate([tri, jnp.ones((bs, 1), x.dtype)], axis=1)
     tri_b = jnp.triu(ones_b, 1) if reverse else jnp.tril(ones_b, -1)
-    total = 0 if reverse else -1  # where a block's own total sits in its partial sums
     pad = [(0, 0)] * x.ndim
     if axis in (-1, x.ndim - 1):
         pad[-1] = (0, nb * bs - n)
         xb = (jnp.pad(x, pad) if nb * bs > n else x).reshape(x.shape[:-1] + (nb, bs))
-        within = jnp.einsum("...bk,lk->...bl", xb, tri, precision=_HI)
-        off = jnp.einsum("...c,bc->...b", within[..., total], tri_b, precision=_HI)
-        out = (within + off[..., None]).reshape(x.shape[:-1] + (nb * bs,))
+        off = jnp.einsum("...c,bc->...b", jnp.sum(xb, axis=-1), tri_b, precision=_HI)
+        xb = jnp.concatenate([xb, off[..., None]], axis=-1)
+        out = jnp.einsum("...bk,lk->...bl", xb, tri, precision=_HI)
+        out = out.reshape(x.shape[:-1] + (nb * bs,))
         return out[..., :n] if nb * bs > n else out
     pad[-2] = (0, nb * bs - n)
     xb = (jnp.pad(x, pad) if nb * bs > n else x).reshape(x.shape[:-2] + (nb, bs, x.shape[-1]))
+    off = jnp.einsum("bc,...cn->...bn", tri_b, jnp.sum(xb, axis=-2), precision=_HI)
+    xb = jnp.concatenate([xb, off[..., None, :]], axis=-2)
     # a product batched over the blocks, so that the result is laid out as x (no transpose)
-    within = jnp.matmul(jnp.broadcast_to(tri, (nb, bs, bs)), xb, precision=_HI)
-    off = jnp.einsum("bc,...cn->...bn", tri_b, within[..., total, :], precision=_HI)
-    out = (within + off[..., None, :]).reshape(x.shape[:-2] + (nb * bs, x.shape[-1]))
+    out = jnp.matmul(jnp.broadcast_to(tri, (nb, bs, bs + 1)), xb, precision=_HI)
+    out = out.reshape(x.shape[:-2] + (nb * bs, x.shape[-1]))
     return out[..., :n, :] if nb * bs > n else out
 
 
