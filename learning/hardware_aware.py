@@ -389,6 +389,10 @@ class CrossbarSynapse(AbstractSynapse):
     def realise(self, key: PRNGKeyArray | None) -> CrossbarSynapse:
         return eqx.tree_at(lambda s: s.layer, self, self.layer.realise(key))
 
+    @property
+    def draws_per_read(self) -> bool:
+        return self.layer.draws_per_read
+
     def __call__(self, x, *, key=None, spikes=False):
         return self.i_unit * self.layer(x, key=key, spikes=spikes)
 

@@ -95,11 +95,17 @@ class AbstractSynapse(eqx.Module):
       ``spikes=True`` tells the layer that ``x`` holds 0/1 spikes (a hardware layer may
       then drive its rows with plain read pulses instead of converting the input).
 
-    Abstract fields: ``n_in``, ``n_out`` (static integers).
+    Abstract fields: ``n_in``, ``n_out`` (static integers). ``draws_per_read`` (property,
+    default True): whether a call uses its key; False lets a network skip drawing keys for
+    every time step.
     """
 
     n_in: eqx.AbstractVar[int]
     n_out: eqx.AbstractVar[int]
+
+    @property
+    def draws_per_read(self) -> bool:
+        return True
 
     @abc.abstractmethod
     def realise(self, key: PRNGKeyArray | None) -> AbstractSynapse:
@@ -168,6 +174,10 @@ class DenseSynapse(AbstractSynapse):
 
     def realise(self, key):
         return self
+
+    @property
+    def draws_per_read(self) -> bool:
+        return False
 
     def __call__(self, x, *, key=None, spikes=False):
         y = jnp.asarray(x) @ self.weight.T
@@ -293,7 +303,8 @@ class SpikingMLP(eqx.Module):
                 s.realise(k)
                 for s, k in zip(self.synapses, jax.random.split(k_pass, n_layers), strict=True)
             )
-            step_keys = jax.random.split(k_steps, n_steps) if n_layers > 1 else None
+            keyed = any(s.draws_per_read for s in synapses[1:])
+            step_keys = jax.random.split(k_steps, n_steps) if keyed else None
         # the input layer does not depend on the network state: all its reads at once
         i_in = synapses[0](x, key=k_in, spikes=self.input_spikes).astype(dtype)
         states = tuple(

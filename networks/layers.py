@@ -45,9 +45,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
+from xbar.devices._math import saturate
 
 import xbar
-from xbar.devices._math import saturate
 from xbar.read_noise import safe_sqrt
 
 __all__ = [
@@ -355,6 +355,16 @@ class CrossbarLinear(eqx.Module):
             var = var + shared
         return w_hw, var / self.mapping.scale**2, self._remap_scale()
 
+    @property
+    def draws_per_read(self) -> bool:
+        """Whether a read of the realised layer draws noise: read noise per read (not drawn
+        into the cache by :meth:`realise`), output noise or a noisy ADC."""
+        per_read = not _is_off(self.read_noise) and not (
+            isinstance(self.noise_draw, xbar.PerCall) and self.cache is not None
+        )
+        out = not (isinstance(self.out_noise, (int, float)) and self.out_noise == 0)
+        return per_read or out or not isinstance(self.adc, xbar.ADC)
+
     def _read_matrices(self, key, noise_key=None):
         """:meth:`_matrices` with ``w_hw`` and ``var_w`` laid out ``(n_out, n_in)`` (with
         ``noise_key``: one read-noise draw into ``w_hw``, ``var_w`` None): the
@@ -384,7 +394,8 @@ class CrossbarLinear(eqx.Module):
         one read pulse, so the DAC is bypassed (``x / input_scale`` read as it is: for 0/1
         inputs and ``input_scale = 1`` exactly the DAC's full-scale output and its
         straight-through gradient; values other than 0 and 1 are not checked)."""
-        k_prog, k_read, k_out = (None,) * 3 if key is None else tuple(jax.random.split(key, 3))
+        uses_key = key is not None and (self.cache is None or self.draws_per_read)
+        k_prog, k_read, k_out = tuple(jax.random.split(key, 3)) if uses_key else (None,) * 3
         w_t, var_t, s = self._read_matrices(k_prog) if self.cache is None else self.cache
         if isinstance(self.noise_draw, xbar.PerCall) and var_t is not None and k_read is not None:
             # one draw into the weights, shared by the reads of this call
@@ -403,6 +414,8 @@ class CrossbarLinear(eqx.Module):
         if noise_var is not None:
             sd = jax.lax.stop_gradient(safe_sqrt(jnp.broadcast_to(noise_var, y.shape)))
             y = y + sd * jax.random.normal(k_read, y.shape, y.dtype)
-        y = self.adc(y)
+        # a noisy ADC (e.g. xbar.NoisyADC) draws its input noise
+        noisy_adc = k_out is not None and not isinstance(self.adc, xbar.ADC)
+        y = self.adc(y, jax.random.fold_in(k_out, 1) if noisy_adc else None)
         y = y * (self.input_scale * self.out_scale * s)  # exact for scales of 1
         return y if self.bias is None else y + self.bias

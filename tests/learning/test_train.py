@@ -223,6 +223,8 @@ def test_network_batches_like_vmap_and_validates_its_layers():
         SpikingMLP(model.synapses, (LI(), LI()), 1e-3)
     with pytest.raises(ValueError, match="x must have shape"):
         model(x[..., :5])
+    # ideal synapses draw nothing: a key changes nothing
+    np.testing.assert_array_equal(model(x, key=jax.random.key(5)).output, model(x).output)
     with pytest.raises(ValueError, match="i_unit"):
         DenseSynapse(np.ones((2, 3)), i_unit=0.0)
     with pytest.raises(ValueError, match="sizes"):
@@ -250,11 +252,11 @@ def test_train_step_is_one_sgd_update_of_the_loss_gradient():
     assert float(value) == pytest.approx(float(ref_value), rel=1e-12)
     assert 0.0 <= float(acc) <= 1.0
     expect = jax.tree_util.tree_map(lambda p, g: p - 0.5 * g, params, grads)
-    for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(expect)):
+    for a, b in zip(jax.tree_util.tree_leaves(new), jax.tree_util.tree_leaves(expect), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
     tm = train_step(static, opt, loss=loss, metrics=(Accuracy(),), time_major=True)
     new_tm = tm(params, opt.init(params), jnp.swapaxes(x, 0, 1), y, key)[0]
-    for a, b in zip(jax.tree_util.tree_leaves(new_tm), jax.tree_util.tree_leaves(new)):
+    for a, b in zip(jax.tree_util.tree_leaves(new_tm), jax.tree_util.tree_leaves(new), strict=True):
         np.testing.assert_array_equal(a, b)
     from xbar.learning import train as train_module
 

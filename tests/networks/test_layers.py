@@ -172,6 +172,22 @@ def test_remapped_largest_weight_and_spikes_keep_their_gradient():
     np.testing.assert_allclose(gx, c @ layer.weight.T, rtol=1e-5, atol=1e-6)
 
 
+def test_noisy_adc_draws_its_noise_and_draws_per_read():
+    # the ADC's input noise is drawn per read (it was the one noise source a read ignored);
+    # draws_per_read says which realised layers need a key per read
+    layer = _layer(adc=xbar.NoisyADC(bits=None, clip=False, noise=0.1))
+    x = jnp.zeros((4000, N_IN))
+    y = layer(x, key=jax.random.PRNGKey(3)) - layer.bias
+    assert float(jnp.std(y)) == pytest.approx(0.1, rel=0.03)
+    assert float(jnp.max(jnp.abs(layer(x) - layer.bias))) == 0.0  # no key: noiseless
+    assert layer.draws_per_read
+    noisy = _layer(read_noise=GaussianNoise(rel=0.02))
+    assert noisy.draws_per_read and noisy.realise(jax.random.PRNGKey(1)).draws_per_read
+    per_call = _layer(read_noise=GaussianNoise(rel=0.02), noise_draw=xbar.PerCall())
+    assert not per_call.realise(jax.random.PRNGKey(1)).draws_per_read
+    assert not _layer().realise(jax.random.PRNGKey(1)).draws_per_read
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="weight must have shape"):
         CrossbarLinear(weight=jnp.ones(3))

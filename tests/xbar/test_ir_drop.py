@@ -117,9 +117,7 @@ def test_gradients_with_array_wires_against_finite_differences():
     args = (G, r_wl, r_bl, r_src, r_sense)
 
     def loss(G, r_wl, r_bl, r_src, r_sense):
-        W = xbar.effective_matrix_first_order(
-            G, r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense
-        )
+        W = xbar.effective_matrix_first_order(G, r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense)
         return jnp.sum(jnp.sin(1e4 * (v @ W)))
 
     grads = jax.grad(loss, argnums=tuple(range(5)))(*args)
