@@ -8,7 +8,8 @@ The forward pass is the read of a crossbar tile, in the normalised units of
 :mod:`xbar.peripherals` (an ideal tile returns ``x @ W``):
 
 1. DAC: ``x / input_scale`` clipped to ``[-1, 1]`` and quantised (``xbar.DAC``;
-   straight-through gradient, Bengio et al., arXiv:1308.3432, 2013);
+   straight-through gradient, Bengio et al., arXiv:1308.3432, 2013); bypassed for 0/1
+   spikes (``layer(x, spikes=True)``), each of which drives its row with one read pulse;
 2. conductance bounds: weights clipped to ``[-w_max, w_max]`` and mapped onto device
    conductances ``G`` (``xbar.DifferentialMapping`` / ``xbar.ReferenceMapping``);
 3. programming noise: ``G + sigma_prog(G) xi``, one draw per call (or frozen by
