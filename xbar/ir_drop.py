@@ -186,6 +186,86 @@ def _delta_bwd(res, h):
 _delta.defvjp(_delta_fwd, _delta_bwd)
 
 
+def _min_sum(x, axis: int, reverse: bool = False):
+    """``y[k] = sum_m x[m] (min(c(k), c(m)) + 1)`` along ``axis`` (-1 or -2), ``c(k) = k``, or
+    ``n - 1 - k`` with ``reverse``: a prefix sum of suffix sums (``reverse``: a suffix sum of
+    prefix sums) in one pass. With ``k = p bs + i`` in blocks of ``bs`` (which must divide
+    ``n``), the blocks ``q > p`` enter through their sums ``S_q`` times ``c(k) + 1`` and the
+    blocks ``q < p`` through ``c_q bs S_q + sum_j (j + 1) x_qj``; each block and two
+    block-level columns then go through one product with a fixed matrix."""
+    rows = axis in (-2, x.ndim - 2)
+    n = x.shape[-2] if rows else x.shape[-1]
+    bs = _block(n)
+    nb = n // bs
+    dt = x.dtype
+    i = jnp.arange(bs, dtype=dt)
+    j = (bs - 1 - i) if reverse else i  # position within the block, in the orientation
+    p = jnp.arange(nb, dtype=dt)
+    pb = (nb - 1 - p) if reverse else p  # block index, in the orientation
+    later = (p[None, :] > p[:, None]) if not reverse else (p[None, :] < p[:, None])
+    later = later.astype(dt)  # later[b, c] = 1 where block c comes after block b
+    weights = jnp.stack([jnp.ones_like(j), j + 1], -1)  # block sums S and moments M
+    within = jnp.minimum(j[:, None], j[None, :]) + 1.0
+    mat = jnp.concatenate([within, (j + 1.0)[:, None], jnp.ones((bs, 1), dt)], axis=1)
+    if rows:  # blocks of rows: products batched over the blocks keep x's layout
+        xb = x.reshape(x.shape[:-2] + (nb, bs, x.shape[-1]))
+        stats = jnp.einsum("...bkn,ks->...bsn", xb, weights, precision=_HI)
+        S, M = stats[..., 0, :], stats[..., 1, :]
+        T = jnp.einsum("bc,...cn->...bn", later, S, precision=_HI)
+        E = jnp.einsum("bc,...cn->...bn", later.T, pb[:, None] * bs * S + M, precision=_HI)
+        c = pb[:, None] * bs * (S + T) + E
+        xb = jnp.concatenate([xb, T[..., None, :], c[..., None, :]], axis=-2)
+        out = jnp.matmul(jnp.broadcast_to(mat, (nb, bs, bs + 2)), xb, precision=_HI)
+        return out.reshape(x.shape)
+    xb = x.reshape(x.shape[:-1] + (nb, bs))
+    stats = jnp.einsum("...bk,ks->...bs", xb, weights, precision=_HI)
+    S, M = stats[..., 0], stats[..., 1]
+    T = jnp.einsum("...c,bc->...b", S, later, precision=_HI)
+    E = jnp.einsum("...c,bc->...b", pb * bs * S + M, later.T, precision=_HI)
+    c = pb * bs * (S + T) + E
+    xb = jnp.concatenate([xb, T[..., None], c[..., None]], axis=-1)
+    return jnp.einsum("...bk,lk->...bl", xb, mat, precision=_HI).reshape(x.shape)
+
+
+def _uniform_parts(G, r_wl, r_bl, r_src, r_sense):
+    """``(delta, parts)`` for scalar segment resistances: ``r_wl A + r_src S_row + r_bl B +
+    r_sense S_col`` with ``A = _min_sum`` along rows, ``B`` the reverse along columns and the
+    line totals ``S``."""
+    A, B = _min_sum(G, -1), _min_sum(G, -2, reverse=True)
+    s_row, s_col = jnp.sum(G, axis=-1), jnp.sum(G, axis=-2)
+    src = r_src[..., None] if r_src.ndim else r_src
+    delta = r_wl * A + r_bl * B + src * s_row[..., None] + r_sense * s_col[..., None, :]
+    return delta, (A, B, s_row, s_col)
+
+
+@jax.custom_vjp
+def _delta_uniform(G, r_wl, r_bl, r_src, r_sense):
+    """:func:`_delta` for scalar ``r_wl``, ``r_bl``: half the passes of the general form."""
+    return _uniform_parts(G, r_wl, r_bl, r_src, r_sense)[0]
+
+
+def _delta_uniform_fwd(G, r_wl, r_bl, r_src, r_sense):
+    delta, parts = _uniform_parts(G, r_wl, r_bl, r_src, r_sense)
+    return delta, (parts, (r_wl, r_bl, r_src, r_sense))
+
+
+def _delta_uniform_bwd(res, h):
+    # every part is a symmetric linear map of G (min(k, m) + 1 and the all-ones line sums)
+    (A, B, s_row, s_col), rs = res
+    g_G, (h_A, h_B, h_row, h_col) = _uniform_parts(h, *rs)
+    r_wl, r_bl, r_src, r_sense = rs
+    return (
+        g_G,
+        _unbroadcast(h * A, jnp.shape(r_wl)),
+        _unbroadcast(h * B, jnp.shape(r_bl)),
+        _unbroadcast(h_row * s_row, jnp.shape(r_src)),
+        _unbroadcast(h_col * s_col, jnp.shape(r_sense)),
+    )
+
+
+_delta_uniform.defvjp(_delta_uniform_fwd, _delta_uniform_bwd)
+
+
 def _line_resistances(G, r_wl, r_bl, r_src, r_sense):
     """Per-segment resistances ``(R_wl, R_bl)``, broadcast to ``G``'s shape ``(..., M, N)``
     [Ohm] (written with selects, so that XLA fuses them into their consumers)."""
@@ -232,6 +312,10 @@ def ir_drop_fraction(
     """
     G = _check(G)
     r_wl, r_bl, r_src, r_sense = (jnp.asarray(r, G.dtype) for r in (r_wl, r_bl, r_src, r_sense))
+    M, N = G.shape[-2:]
+    uniform = r_wl.ndim == 0 and r_bl.ndim == 0 and r_src.ndim <= 1 and r_sense.ndim <= 1
+    if uniform and M % _block(M) == 0 and N % _block(N) == 0:
+        return _delta_uniform(G, r_wl, r_bl, r_src, r_sense)
     return _delta(G, r_wl, r_bl, r_src, r_sense)
 
 

@@ -102,15 +102,17 @@ def test_jit_vmap_grad():
     assert float(jnp.sum(dg * u)) == pytest.approx(float(fd_g), rel=1e-6)
 
 
-def test_gradients_with_array_wires_against_finite_differences():
-    # the line sums have a hand-written derivative (the drop is a symmetric linear map of G):
-    # check it in G and in every resistance, non-uniform and with driver and sense
-    # resistances, over several blocks of the prefix sums, batched over a leading axis
+@pytest.mark.parametrize("uniform", [False, True])
+def test_gradients_with_array_wires_against_finite_differences(uniform):
+    # the line sums have hand-written derivatives (the drop is a symmetric linear map of G;
+    # uniform segment resistances take a path of their own): check them in G and in every
+    # resistance, with per-line driver and sense resistances, over several blocks of the
+    # sums, batched over a leading axis, against the general form as well
     m, n = 40, 70
     G = jnp.stack([_g(m, n, 1), _g(m, n, 2)])
     k = jax.random.split(jax.random.PRNGKey(3), 4)
-    r_wl = 1.0 + jax.random.uniform(k[0], (m, n))
-    r_bl = 1.0 + jax.random.uniform(k[1], (m, n))
+    r_wl = 1.5 if uniform else 1.0 + jax.random.uniform(k[0], (m, n))
+    r_bl = 1.2 if uniform else 1.0 + jax.random.uniform(k[1], (m, n))
     r_src = 20.0 + jax.random.uniform(k[2], (m,))
     r_sense = 10.0 + jax.random.uniform(k[3], (n,))
     v = jnp.linspace(-0.2, 0.2, m)
@@ -121,6 +123,17 @@ def test_gradients_with_array_wires_against_finite_differences():
         return jnp.sum(jnp.sin(1e4 * (v @ W)))
 
     grads = jax.grad(loss, argnums=tuple(range(5)))(*args)
+    if uniform:  # the same drop as the general form with full-size resistance arrays
+        full = xbar.ir_drop_fraction(
+            G, r_wl=jnp.full((m, n), r_wl), r_bl=r_bl + 0 * G[0], r_src=r_src, r_sense=r_sense
+        )
+        np.testing.assert_allclose(
+            xbar.ir_drop_fraction(G, r_wl=r_wl, r_bl=r_bl, r_src=r_src, r_sense=r_sense),
+            full,
+            rtol=1e-12,
+        )
+        args = (G, jnp.asarray(r_wl), jnp.asarray(r_bl), r_src, r_sense)
+        grads = jax.grad(loss, argnums=tuple(range(5)))(*args)
     for i, (a, g) in enumerate(zip(args, grads, strict=True)):
         d = jax.random.normal(jax.random.PRNGKey(10 + i), a.shape) * (1e-3 * jnp.max(a))
         up = list(args)
