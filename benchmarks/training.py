@@ -293,10 +293,9 @@ def main():
     lines = []
     for name, (w, c) in rows:
         target = ""
-        if name == TARGET_ROW:
-            worst = max(w / w_plain, c / c_plain)
-            verdict = "met" if worst <= TARGET_RATIO else "missed"
-            target = f"<= {TARGET_RATIO}x ({verdict})"
+        if name == TARGET_ROW:  # the quantity: time per step (wall clock)
+            verdict = "met" if w / w_plain <= TARGET_RATIO else "missed"
+            target = f"<= {TARGET_RATIO}x wall ({verdict})"
         cpu = ("", "") if c is None else (f"{1e3 * c:.1f}", f"{c / c_plain:.2f}x")
         lines.append(
             f"| {name} | {size} | {1e3 * w:.2f} | {1 / w:.1f} | {w / w_plain:.2f}x | "
