@@ -45,10 +45,12 @@ import abc
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 from xbar.devices._math import saturate
 
 import xbar
+from xbar._validate import is_concrete
 from xbar.read_noise import safe_sqrt
 
 __all__ = [
@@ -394,7 +396,8 @@ class CrossbarLinear(eqx.Module):
         noiseless read. ``spikes=True``: ``x`` holds 0/1 spikes, each driving its row with
         one read pulse, so the DAC is bypassed (``x / input_scale`` read as it is: for 0/1
         inputs and ``input_scale = 1`` exactly the DAC's full-scale output and its
-        straight-through gradient; values other than 0 and 1 are not checked)."""
+        straight-through gradient; other values raise ``ValueError`` for concrete inputs and
+        are not checked under ``jit``)."""
         uses_key = key is not None and (self.cache is None or self.draws_per_read)
         k_prog, k_read, k_out = tuple(jax.random.split(key, 3)) if uses_key else (None,) * 3
         w_t, var_t, s = self._read_matrices(k_prog) if self.cache is None else self.cache
@@ -402,6 +405,13 @@ class CrossbarLinear(eqx.Module):
             # one draw into the weights, shared by the reads of this call
             w_t = _with_weight_noise(w_t, var_t, k_read)
             var_t, k_read = None, jax.random.fold_in(k_read, 1)
+        if spikes and is_concrete(x):  # concrete inputs are checked
+            bad = np.asarray(x)
+            bad = bad[(bad != 0) & (bad != 1)]
+            if bad.size:
+                raise ValueError(
+                    f"CrossbarLinear: spikes=True needs 0/1 inputs, got values such as {bad[0]}"
+                )
         xq = jnp.asarray(x) / self.input_scale
         xq = xq if spikes else self.dac.quantize(xq)
         y = xq @ w_t.T

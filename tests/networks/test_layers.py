@@ -170,6 +170,10 @@ def test_remapped_largest_weight_and_spikes_keep_their_gradient():
     )(layer.weight, x)
     np.testing.assert_allclose(gw, x.T @ c, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(gx, c @ layer.weight.T, rtol=1e-5, atol=1e-6)
+    # spikes drive the rows without the DAC: the same read and gradients for 0/1 inputs
+    np.testing.assert_allclose(layer(x, spikes=True), layer(x), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="spikes=True needs 0/1 inputs"):
+        layer(0.5 * x + 0.25, spikes=True)
 
 
 def test_noisy_adc_draws_its_noise_and_draws_per_read():
