@@ -140,13 +140,17 @@ def hardware_spec(n_in):
     return dataclasses.replace(spec, max_inputs=max(n_in, spec.max_inputs))
 
 
+def ideal_spec(full):
+    """``HardwareSpec.ideal()`` with the tile height of ``full``."""
+    return dataclasses.replace(hardware_aware.HardwareSpec.ideal(), max_inputs=full.max_inputs)
+
+
 def target_spec(n_in):
     """The issue's workload: read noise (drawn into the weights once per pass), 8-bit DAC
     and ADC, the first-order IR drop; no programming noise."""
     full = hardware_spec(n_in)
-    ideal = dataclasses.replace(hardware_aware.HardwareSpec.ideal(), max_inputs=full.max_inputs)
     return dataclasses.replace(
-        ideal,
+        ideal_spec(full),
         mapping=full.mapping,
         wiring=full.wiring,
         ir_drop=full.ir_drop,
@@ -160,7 +164,7 @@ def target_spec(n_in):
 def breakdown_specs(n_in):
     """The hardware-aware spec with one non-ideality at a time (``--breakdown``)."""
     full = hardware_spec(n_in)
-    ideal = dataclasses.replace(hardware_aware.HardwareSpec.ideal(), max_inputs=full.max_inputs)
+    ideal = ideal_spec(full)
     return {
         "crossbar layer, every non-ideality off": ideal,
         "crossbar layer, first-order IR drop only": dataclasses.replace(

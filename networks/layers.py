@@ -341,17 +341,17 @@ class CrossbarLinear(eqx.Module):
         remap scale."""
         g, g_prog = self._conductances(key)
         w = saturate(self._mapped()[0], -self.mapping.w_max, self.mapping.w_max)
-        if g_prog is g and isinstance(self.ir_drop, NoIRDrop):
-            # nothing moves the cells off their targets: the tile reads the clipped weights
-            w_hw, ratio = w, 1.0
+        exact = g_prog is g and isinstance(self.ir_drop, NoIRDrop)
+        if exact:  # nothing moves the cells off their targets: the tile reads the clipped w
+            w_hw = w
         else:
             w_eff = self.ir_drop(g_prog, self.wiring)
             w_hw = w + self.mapping.combine(w_eff - g) / self.mapping.scale
-            # a cell's fluctuation reaches the outputs through its effective-matrix entry
-            pos = g_prog > 0
-            ratio = jnp.where(pos, w_eff / jnp.where(pos, g_prog, 1.0), 1.0)
         if _is_off(self.read_noise):
             return w_hw, None, self._remap_scale()
+        # a cell's fluctuation reaches the outputs through its effective-matrix entry
+        pos = g_prog > 0
+        ratio = 1.0 if exact else jnp.where(pos, w_eff / jnp.where(pos, g_prog, 1.0), 1.0)
         s2 = (jax.lax.stop_gradient(self.read_noise.sigma(g_prog) * ratio)) ** 2
         var, shared = self.mapping.combine_variance(s2)
         if shared is not None:  # a reference cell: its share in each weight's variance

@@ -252,7 +252,7 @@ def _delta_uniform_fwd(G, r_wl, r_bl, r_src, r_sense):
 def _delta_uniform_bwd(res, h):
     # every part is a symmetric linear map of G (min(k, m) + 1 and the all-ones line sums)
     (A, B, s_row, s_col), rs = res
-    g_G, (h_A, h_B, h_row, h_col) = _uniform_parts(h, *rs)
+    g_G, (_, _, h_row, h_col) = _uniform_parts(h, *rs)
     r_wl, r_bl, r_src, r_sense = rs
     return (
         g_G,
